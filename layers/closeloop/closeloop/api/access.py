@@ -1,0 +1,47 @@
+"""Who may call which route: the one table of group checks, enforced for every route.
+
+API Gateway's JWT authorizer proves that a staff member signed in; this table says which groups
+each route admits. A route missing from the table is refused (fail closed), and a test holds the
+table equal to template.yaml's routes and their authorizers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PUBLIC: frozenset[str] = frozenset()
+STAFF = frozenset({"caller", "manager", "admin"})
+MANAGERS = frozenset({"manager", "admin"})
+ADMINS = frozenset({"admin"})
+
+# route key (as API Gateway names it: "METHOD /path/{param}") -> groups admitted (PUBLIC: anyone)
+ROUTE_ACCESS: dict[str, frozenset[str]] = {
+    "GET /health": PUBLIC,
+    "GET /openapi.json": PUBLIC,
+    "GET /docs": PUBLIC,
+    "GET /me": STAFF,
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+
+
+def is_public(route_key: str) -> bool:
+    return ROUTE_ACCESS.get(route_key) == PUBLIC
+
+
+def decide(route_key: str, groups: frozenset[str], *, authenticated: bool) -> Decision:
+    """Whether a caller with these groups may use the route."""
+    admitted = ROUTE_ACCESS.get(route_key)
+    if admitted is None:
+        return Decision(False, "this route has no access rule")
+    if admitted == PUBLIC:
+        return Decision(True)
+    if not authenticated:
+        return Decision(False, "sign in first")
+    if groups & admitted:
+        return Decision(True)
+    return Decision(False, f"this needs one of the groups: {', '.join(sorted(admitted))}")

@@ -1,0 +1,24 @@
+"""The PynamoDB models, one per table (docs/data-model.md)."""
+
+from closeloop.models.base import BaseModel, registered_models, reset_connections
+from closeloop.models.contact import Contact, ContactEmail
+from closeloop.models.invitation import Invitation, invitation_id_for
+from closeloop.models.staff import GROUPS, Staff
+from closeloop.models.stats import Stat
+from closeloop.models.suppression import Suppression
+from closeloop.models.wave import Wave
+
+__all__ = [
+    "GROUPS",
+    "BaseModel",
+    "Contact",
+    "ContactEmail",
+    "Invitation",
+    "Staff",
+    "Stat",
+    "Suppression",
+    "Wave",
+    "invitation_id_for",
+    "registered_models",
+    "reset_connections",
+]

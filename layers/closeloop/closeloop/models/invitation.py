@@ -1,0 +1,69 @@
+"""Invitations: exactly one per contact per wave, with the ledger of what was sent."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
+
+from closeloop.models.base import BaseModel, TableName
+
+
+def invitation_id_for(wave_id: str, contact_id: str) -> str:
+    """The one id an invitation of this contact in this wave can have (26 lower-case base32 chars)."""
+    digest = hashlib.sha256(f"{wave_id}#{contact_id}".encode()).digest()[:16]
+    return base64.b32encode(digest).decode().rstrip("=").lower()
+
+
+class ByWave(GlobalSecondaryIndex["Invitation"]):
+    class Meta:
+        index_name = "by_wave"
+        projection = IncludeProjection(["status", "responded_at", "reminded_at"])
+
+    wave_id = UnicodeAttribute(hash_key=True)
+    contact_id = UnicodeAttribute(range_key=True)
+
+
+class ByContact(GlobalSecondaryIndex["Invitation"]):
+    class Meta:
+        index_name = "by_contact"
+        projection = KeysOnlyProjection()
+
+    contact_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class SendStep(MapAttribute[str, object]):
+    """One email of an invitation (the first one, or the reminder) and where its sending stands."""
+
+    state = UnicodeAttribute(default="reserved")  # reserved, sending, sent, uncertain, failed, deferred
+    message_id = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)
+
+
+class Invitation(BaseModel):
+    class Meta:
+        table_name = TableName("invitations_table")
+
+    invitation_id = UnicodeAttribute(hash_key=True)
+    wave_id = UnicodeAttribute()
+    contact_id = UnicodeAttribute()
+    status = UnicodeAttribute(default="reserved")
+    # Copied at send time: what the survey page needs without reading the contact or the wave.
+    language = UnicodeAttribute(default="fr")
+    first_name = UnicodeAttribute(null=True)
+    segment = UnicodeAttribute(null=True)
+    weight = NumberAttribute(default=1)
+    closes_at = UTCDateTimeAttribute(null=True)
+    first = SendStep(null=True)
+    reminder = SendStep(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)
+    reminded_at = UTCDateTimeAttribute(null=True)
+    responded_at = UTCDateTimeAttribute(null=True)
+
+    by_wave = ByWave()
+    by_contact = ByContact()

@@ -1,0 +1,1 @@
+"""Services: one use case each, orchestrating models, mail and rules."""
