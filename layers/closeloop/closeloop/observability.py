@@ -114,9 +114,9 @@ def instrument(handler: Handler) -> Handler:
         logger.set_correlation_id(correlation_id_from(event, context))
         return handler(event, context)
 
-    wrapped: Callable[..., Any] = metrics.log_metrics(
-        capture_cold_start_metric=True, raise_on_empty_metrics=False
-    )(with_correlation)
+    wrapped: Callable[..., Any] = metrics.log_metrics(capture_cold_start_metric=True, raise_on_empty_metrics=False)(
+        with_correlation
+    )
     wrapped = logger.inject_lambda_context(clear_state=True)(wrapped)
 
     traced: list[Callable[..., Any]] = []

@@ -50,9 +50,7 @@ def openapi_json() -> Response[str]:
     tags=["platform"],
 )
 def docs() -> Response[str]:
-    return Response(
-        200, "text/html; charset=utf-8", _swagger_page(), headers={"Cache-Control": "max-age=300"}
-    )
+    return Response(200, "text/html; charset=utf-8", _swagger_page(), headers={"Cache-Control": "max-age=300"})
 
 
 @lru_cache(maxsize=1)

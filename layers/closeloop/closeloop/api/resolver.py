@@ -22,9 +22,7 @@ def _json(status: int, body: dict[str, Any]) -> Response[str]:
     cid = correlation_id()
     if cid:
         headers[CORRELATION_HEADER] = cid
-    return Response(
-        status_code=status, content_type="application/json", body=json.dumps(body), headers=headers
-    )
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
 
 
 def current_identity(app: APIGatewayHttpResolver | Router) -> Identity:
@@ -38,9 +36,7 @@ def current_identity(app: APIGatewayHttpResolver | Router) -> Identity:
 def _enforce_access(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     route_key = str(app.current_event.raw_event.get("routeKey", ""))
     identity = identity_from_event(app.current_event.raw_event)
-    decision = decide(
-        route_key, identity.groups if identity else frozenset(), authenticated=identity is not None
-    )
+    decision = decide(route_key, identity.groups if identity else frozenset(), authenticated=identity is not None)
     if not decision.allowed:
         logger.info("access refused", extra={"route": route_key, "reason": decision.reason})
         error: DomainError = Forbidden(decision.reason) if identity else NotAuthenticated(decision.reason)
@@ -77,9 +73,7 @@ def build_resolver(*routers: Router, enable_validation: bool = False) -> APIGate
                 {"where": ".".join(str(part) for part in item.get("loc", ())), "problem": item.get("msg")}
                 for item in error.errors()
             ]
-            return _json(
-                400, {"error": "invalid_input", "message": "the request is not valid", "details": details}
-            )
+            return _json(400, {"error": "invalid_input", "message": "the request is not valid", "details": details})
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:

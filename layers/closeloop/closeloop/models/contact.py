@@ -59,10 +59,16 @@ class Contact(BaseModel):
     language = UnicodeAttribute(default="fr")
     account_owner = UnicodeAttribute(null=True)
     weight = NumberAttribute(default=1)
-    # R2: the first emails of waves sent (or possibly sent) to this contact, ISO-8601 UTC.
+    # R2 ledger (docs/data-model.md 4.1): "<at>#<wave_id>", newest first, with its own version so
+    # that a contact edit and a wave's claim never make each other fail.
     survey_dates = ListAttribute(of=UnicodeAttribute, default=list)
+    survey_version = NumberAttribute(default=0)
+    last_activity_at = UTCDateTimeAttribute(null=True)
+    last_auto_reply_at = UTCDateTimeAttribute(null=True)
     import_id = UnicodeAttribute(null=True)
+    import_line = NumberAttribute(null=True)
     erased_at = UTCDateTimeAttribute(null=True)
+    erasure_id = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
     by_segment = BySegment()

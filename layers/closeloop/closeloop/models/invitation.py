@@ -38,9 +38,11 @@ class ByContact(GlobalSecondaryIndex["Invitation"]):
 class SendStep(MapAttribute[str, object]):
     """One email of an invitation (the first one, or the reminder) and where its sending stands."""
 
-    state = UnicodeAttribute(default="reserved")  # reserved, sending, sent, uncertain, failed, deferred
-    message_id = UnicodeAttribute(null=True)
+    state = UnicodeAttribute(default="reserved")  # reserved, sending, sent, uncertain, failed, deferred, skipped
+    claimed_at = UTCDateTimeAttribute(null=True)
     at = UTCDateTimeAttribute(null=True)
+    message_id = UnicodeAttribute(null=True)
+    reply_token_hash = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
 
@@ -53,11 +55,16 @@ class Invitation(BaseModel):
     wave_id = UnicodeAttribute()
     contact_id = UnicodeAttribute()
     status = UnicodeAttribute(default="reserved")
-    # Copied at send time: what the survey page needs without reading the contact or the wave.
-    language = UnicodeAttribute(default="fr")
-    first_name = UnicodeAttribute(null=True)
+    skip_reason = UnicodeAttribute(null=True)
+    survey_entry = UnicodeAttribute(null=True)  # the R2 ledger entry claimed, to release it
+    # Fixed at reservation: the dimensions of every counter.
     segment = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(default="fr")
     weight = NumberAttribute(default=1)
+    month = UnicodeAttribute(null=True)
+    # Copied at send: what the survey page and the SES events need without another read.
+    first_name = UnicodeAttribute(null=True)
+    email_hash = UnicodeAttribute(null=True)
     closes_at = UTCDateTimeAttribute(null=True)
     first = SendStep(null=True)
     reminder = SendStep(null=True)

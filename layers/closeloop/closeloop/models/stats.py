@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 
 from closeloop.models.base import BaseModel, TableName
 
 
 class Stat(BaseModel):
-    """One counter: `n` items, their summed weights and squared weights (weighted margin of error).
+    """One counter item of a scope (docs/data-model.md 9).
 
-    scope: "all", "wave#<id>", "segment#<s>", "language#<fr|en>", "month#<yyyy-mm>".
-    metric: e.g. "responses#detractor#confirmed", "invitations#delivered". Items whose metric starts
-    with "applied#" are the markers that make a stream record count once; they expire.
+    scope: "all", "wave#<id>", "segment#<s>", "language#<fr|en>", "month#<yyyy-mm>" and the
+    combinations of 9.2; metric: "nps", "mail", "cases", "delay#first#h", ... Its numeric
+    attributes (`n_det_c`, `w_pro_u`, `delivered`, ...) are named by the metric and only ever
+    changed with ADD, so they are read and written through `counters` rather than declared here.
+    Items whose scope starts with "applied#" are the markers that make a stream record count once.
     """
 
     class Meta:
@@ -20,7 +22,4 @@ class Stat(BaseModel):
 
     scope = UnicodeAttribute(hash_key=True)
     metric = UnicodeAttribute(range_key=True)
-    n = NumberAttribute(default=0)
-    sum_w = NumberAttribute(default=0)
-    sum_w2 = NumberAttribute(default=0)
     expires_at = TTLAttribute(null=True)

@@ -14,5 +14,7 @@ class Suppression(BaseModel):
         table_name = TableName("suppressions_table")
 
     email_hash = UnicodeAttribute(hash_key=True)
-    reason = UnicodeAttribute()
-    source = UnicodeAttribute(null=True)  # e.g. "invitation:<id>", "ses:<message id>", "staff:<id>"
+    reason = UnicodeAttribute()  # one of SUPPRESSION_REASONS; the first reason stays
+    source = UnicodeAttribute(null=True)  # link, one_click, mailto, reply, ses, api, erasure
+    invitation_id = UnicodeAttribute(null=True)  # where it came from: lets a page undo its own click
+    by = UnicodeAttribute(null=True)  # staff_id, for a manual suppression

@@ -41,15 +41,30 @@ class Wave(BaseModel):
     starts_at = UTCDateTimeAttribute()
     reminder_at = UTCDateTimeAttribute(null=True)
     closes_at = UTCDateTimeAttribute()
-    subject = Localised(default=Localised)
-    intro = Localised(default=Localised)
-    created_by = UnicodeAttribute(null=True)
-    # Counts kept by the consumers of the invitations' stream (ADD, never a scan).
+    month = UnicodeAttribute(null=True)  # YYYY-MM of starts_at: the survey month of the wave
+    subjects = Localised(default=Localised)
+    intros = Localised(default=Localised)
+    created_by = UnicodeAttribute(null=True)  # staff_id
+    version = VersionAttribute()
+    # Counts kept by the invitations' and responses' stream consumers with ADD, never by a scan
+    # (docs/data-model.md 9.2).
     targeted = NumberAttribute(default=0)
+    skipped_suppressed = NumberAttribute(default=0)
+    skipped_pressure_gap = NumberAttribute(default=0)
+    skipped_pressure_max = NumberAttribute(default=0)
+    reserved = NumberAttribute(default=0)
+    finished = NumberAttribute(default=0)
     sent = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
     uncertain = NumberAttribute(default=0)
+    send_skipped = NumberAttribute(default=0)
     delivered = NumberAttribute(default=0)
+    bounced = NumberAttribute(default=0)
+    complained = NumberAttribute(default=0)
+    unsubscribed = NumberAttribute(default=0)
+    reminded = NumberAttribute(default=0)
     responded = NumberAttribute(default=0)
-    skipped = MapAttribute[str, object](default=dict)  # reason -> count
-    version = VersionAttribute()
+    responded_confirmed = NumberAttribute(default=0)
+
+
+WAVE_COUNTS = tuple(name for name, attribute in Wave.get_attributes().items() if type(attribute) is NumberAttribute)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from dataclasses import dataclass
 
 from pynamodb.connection import Connection
@@ -12,6 +11,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from closeloop.errors import Conflict, InvalidInput
+from closeloop.ids import new_id
 from closeloop.models import Contact, ContactEmail
 from closeloop.secrets import email_hash, normalise_email
 
@@ -48,7 +48,7 @@ def add_contact(new: NewContact) -> Contact:
         raise InvalidInput("language must be fr or en")
     hashed = email_hash(email)
     contact = Contact(
-        uuid.uuid4().hex,
+        new_id(),
         email=email,
         email_hash=hashed,
         first_name=new.first_name,

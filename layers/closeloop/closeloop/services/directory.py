@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from closeloop.errors import Forbidden, InvalidInput
 from closeloop.identity import Identity
+from closeloop.ids import new_id
 from closeloop.models import GROUPS, Staff
 
 
@@ -68,7 +68,7 @@ def add_staff(
     if language not in {"fr", "en"}:
         raise InvalidInput("language must be fr or en")
     existing = Staff.find_by_email(email)
-    staff = existing or Staff(staff_id or uuid.uuid4().hex, email=email)
+    staff = existing or Staff(staff_id or new_id(), email=email)
     staff.name = name
     staff.groups = set(groups)
     staff.language = language
