@@ -6,22 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from closeloop import aws, clock
-from closeloop.models import reset_connections
-from closeloop.services import health
-from closeloop.settings import get_settings
+from closeloop import clock
+from closeloop.caches import forget_all
 
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     """Each test starts with no cached settings, clients, connections, health or moved clock."""
-    get_settings.cache_clear()
-    aws.reset()
-    reset_connections()
-    health.forget()
+    forget_all()
     clock.reset()
     yield
-    get_settings.cache_clear()
-    aws.reset()
-    reset_connections()
+    forget_all()
     clock.reset()

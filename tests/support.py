@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,3 +51,30 @@ def http_routes() -> dict[str, dict[str, Any]]:
             authorizer = (props.get("Auth") or {}).get("Authorizer", "default")
             routes[key] = {"function": logical_id, "public": authorizer == "NONE"}
     return routes
+
+
+@dataclass
+class LambdaContext:
+    """The context object Lambda hands a handler, as far as Powertools reads it."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "2026/11/22/[$LATEST]test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def load_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
+    """The lambda_handler of functions/<function>/app.py, imported under a name of its own."""
+    path = ROOT / "functions" / function / "app.py"
+    spec = importlib.util.spec_from_file_location(f"function_{function}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler: Callable[[dict[str, Any], Any], Any] = module.lambda_handler
+    return handler

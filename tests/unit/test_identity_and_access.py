@@ -22,9 +22,7 @@ from tests.support import load_event
         (None, set()),
     ],
 )
-def test_groups_are_read_in_every_shape_api_gateway_or_a_client_may_give(
-    raw: object, expected: set[str]
-) -> None:
+def test_groups_are_read_in_every_shape_api_gateway_or_a_client_may_give(raw: object, expected: set[str]) -> None:
     assert parse_groups(raw) == expected
 
 

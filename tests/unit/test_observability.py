@@ -7,6 +7,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from aws_lambda_powertools.metrics.provider.cold_start import reset_cold_start_flag
 
 from closeloop.observability import correlation_id, correlation_id_from, instrument, logger, sqs_attributes
 from tests.support import load_event
@@ -51,6 +52,7 @@ def test_an_instrumented_handler_logs_with_the_correlation_id_and_passes_it_on(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    reset_cold_start_flag()  # as in a fresh container, whatever ran before in this process
     log = io.StringIO()
     previous = logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
     seen: dict[str, object] = {}

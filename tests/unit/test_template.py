@@ -72,9 +72,7 @@ def test_the_sam_translator_transforms_the_template_offline_and_every_handler_ex
     output = transform(_packaged(template()), {}, _NoManagedPolicies())
 
     functions = {k: v for k, v in output["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {
-        k for k, v in template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
-    }
+    assert set(functions) == {k for k, v in template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     for logical_id, function in functions.items():
         props = function["Properties"]
         code = ROOT / props["Code"]["S3Key"]
@@ -83,15 +81,11 @@ def test_the_sam_translator_transforms_the_template_offline_and_every_handler_ex
         assert handler_file.is_file(), handler_file
         assert f"def {name}(" in handler_file.read_text(), f"{handler_file} has no {name}"
         makefile = (code / "Makefile").read_text()
-        assert re.search(rf"^build-(%|{logical_id}):", makefile, re.MULTILINE), (
-            f"{code}/Makefile builds nothing"
-        )
+        assert re.search(rf"^build-(%|{logical_id}):", makefile, re.MULTILINE), f"{code}/Makefile builds nothing"
         assert props["Runtime"] == "python3.12"
         assert props["Layers"], f"{logical_id} has no layer"
     layers = [v for v in output["Resources"].values() if v["Type"] == "AWS::Lambda::LayerVersion"]
-    assert [(ROOT / layer["Properties"]["Content"]["S3Key"] / "closeloop").is_dir() for layer in layers] == [
-        True
-    ]
+    assert [(ROOT / layer["Properties"]["Content"]["S3Key"] / "closeloop").is_dir() for layer in layers] == [True]
 
 
 def test_every_function_and_layer_is_built_with_the_makefile_method() -> None:
@@ -136,12 +130,8 @@ def test_each_model_matches_its_table_in_the_template(model: type[Model]) -> Non
     declared = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
     for attribute in schema["attribute_definitions"]:
         assert declared.get(attribute["AttributeName"]) == attribute["AttributeType"], attribute
-    template_indexes = {
-        i["IndexName"]: _key_schema(i["KeySchema"]) for i in table.get("GlobalSecondaryIndexes", [])
-    }
-    model_indexes = {
-        i["index_name"]: _key_schema(i["key_schema"]) for i in schema["global_secondary_indexes"]
-    }
+    template_indexes = {i["IndexName"]: _key_schema(i["KeySchema"]) for i in table.get("GlobalSecondaryIndexes", [])}
+    model_indexes = {i["index_name"]: _key_schema(i["key_schema"]) for i in schema["global_secondary_indexes"]}
     assert model_indexes == template_indexes
     ttl = [name for name, attr in model.get_attributes().items() if type(attr).__name__ == "TTLAttribute"]
     if ttl:

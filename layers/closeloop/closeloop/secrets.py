@@ -13,13 +13,25 @@ from closeloop.settings import get_settings
 CACHE_SECONDS = 300
 
 
+_provider: Any = None
+
+
 def _secret(name: str) -> str:
-    from aws_lambda_powertools.utilities import parameters
+    global _provider  # noqa: PLW0603 - one provider (and its cache) per container
+    if _provider is None:
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from closeloop import aws
+        from closeloop import aws
 
-    value = parameters.get_secret(name, max_age=CACHE_SECONDS, boto3_client=aws.client("secretsmanager"))
-    return value if isinstance(value, str) else value.decode()
+        _provider = SecretsProvider(boto3_client=aws.client("secretsmanager"))
+    value = _provider.get(name, max_age=CACHE_SECONDS)
+    return value if isinstance(value, str) else bytes(value).decode()
+
+
+def forget() -> None:
+    """Drop the provider and its cache (tests switching endpoints)."""
+    global _provider  # noqa: PLW0603
+    _provider = None
 
 
 def hash_key() -> bytes:

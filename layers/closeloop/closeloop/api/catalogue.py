@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 from typing import Any
 
@@ -26,7 +27,9 @@ def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3 document of the whole HTTP API."""
     app = APIGatewayHttpResolver(enable_validation=True)
     for router in all_routers():
-        app.include_router(router)
+        # A copy: including a router binds it to the resolver, and the function serving these
+        # routes in this process must keep its own.
+        app.include_router(copy.copy(router))
     schema = app.get_openapi_schema(
         title="closeloop",
         version=__version__,

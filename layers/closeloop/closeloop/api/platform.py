@@ -50,6 +50,8 @@ def openapi_json() -> Response[str]:
     tags=["platform"],
 )
 def docs() -> Response[str]:
+    if router.current_event.get_query_string_value("format") == "json":  # the page's own link to its spec
+        return openapi_json()
     return Response(200, "text/html; charset=utf-8", _swagger_page(), headers={"Cache-Control": "max-age=300"})
 
 
