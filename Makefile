@@ -61,8 +61,10 @@ requirements: install ## Export the layer's runtime requirements from the lock f
 
 SAM := SAM_CLI_TELEMETRY=0 UV="$(abspath $(UV))" $(UV) tool run --from "aws-sam-cli" sam
 
+BUILD_DIR ?= .aws-sam/build
+
 build: install ## sam build, without Docker (makefile build method)
-	$(SAM) build --template template.yaml
+	$(SAM) build --template template.yaml --build-dir $(BUILD_DIR)
 
 deploy: build ## sam deploy --guided
 	$(SAM) deploy --guided

@@ -73,7 +73,8 @@ def load_handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
     """The lambda_handler of functions/<function>/app.py, imported under a name of its own."""
     path = ROOT / "functions" / function / "app.py"
     spec = importlib.util.spec_from_file_location(f"function_{function}_app", path)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     handler: Callable[[dict[str, Any], Any], Any] = module.lambda_handler

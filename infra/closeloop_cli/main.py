@@ -28,6 +28,7 @@ def _announce(entries: list[tuple[str, str]]) -> None:
     for label, where in entries:
         table.add_row(f"[bold]{label}[/bold]", where)
     console.print(table)
+    console.file.flush()  # shown at once, even when the output goes to a pipe
 
 
 @app.command()

@@ -259,12 +259,14 @@ class SchedulerApiSource:
 
     A one-time at() schedule fires once (late if it was created already due) and is then deleted
     when its ActionAfterCompletion is DELETE; a recurring one counts from when this source first
-    saw it. Each schedule keeps its own progress, so two falling due together both fire. The
-    template's own Scheduler schedules (`declared_arns`) are left to their sources.
+    saw it (`now`, the domain time). Each schedule keeps its own progress rather than the source's
+    watermark, so two falling due together both fire. The template's own Scheduler schedules
+    (`declared_arns`) are left to their sources.
     """
 
     runtime: Runtime
     declared_arns: frozenset[str]
+    now: Callable[[], datetime]
     name: str = "scheduler-api"
     _functions: dict[str, str] = field(default_factory=dict)
     _details: dict[str, tuple[Any, dict[str, Any]]] = field(default_factory=dict)
@@ -276,10 +278,14 @@ class SchedulerApiSource:
     def __post_init__(self) -> None:
         self._functions = {_function_arn(self.runtime.arn(fid)): fid for fid in self.runtime.template.functions}
 
-    def next_due(self, after: datetime, until: datetime) -> Occurrence | None:
+    def next_due(
+        self,
+        after: datetime,  # noqa: ARG002 - each schedule keeps its own progress
+        until: datetime,
+    ) -> Occurrence | None:
         best: Occurrence | None = None
         for schedule in self._schedules():
-            self._first_seen.setdefault(schedule["Arn"], after)
+            self._first_seen.setdefault(schedule["Arn"], self.now())
             occurrence = self._next(schedule, until)
             if occurrence is not None and (best is None or occurrence.at < best.at):
                 best = occurrence
@@ -538,7 +544,7 @@ class DomainClock:
             return
         started = self.now()
         declared, scheduler_arns = declared_schedules(self._runtime, started)
-        self._sources = [*declared, SchedulerApiSource(self._runtime, scheduler_arns)]
+        self._sources = [*declared, SchedulerApiSource(self._runtime, scheduler_arns, self.now)]
         self._watermarks = {source.name: started for source in self._sources}
         self._sweeper = TtlSweeper(self._runtime)
 

@@ -4,7 +4,9 @@ Events have the shape Lambda gives them, and failures take AWS's paths: an SQS b
 stays on the queue until its visibility timeout (real time) ends, and moto's server moves a
 message to the dead-letter queue on the receive after maxReceiveCount; a stream batch is retried
 (bisected if asked) until MaximumRetryAttempts, then its description goes to the on-failure
-destination. drain() waits until all of this has settled.
+destination. drain() waits until all of this has settled. A stream's ParallelizationFactor,
+TumblingWindowInSeconds and MaximumBatchingWindowInSeconds are ignored: one poller per shard
+delivers what it reads.
 """
 
 from __future__ import annotations
@@ -119,7 +121,7 @@ def _invoke(runtime: Runtime, activity: Activity, function_id: str, event: dict[
         activity.end()
 
 
-def _reported_failures(payload: Any, known: Sequence[str]) -> list[str] | None:
+def reported_failures(payload: Any, known: Sequence[str]) -> list[str] | None:
     """The item identifiers of a partial batch response; None when the whole batch failed.
 
     As on AWS: no payload, or an empty or null batchItemFailures, is a success; an identifier
@@ -315,7 +317,7 @@ class SqsMapping:
                 result.error,
             )
             return
-        failed = _reported_failures(result.payload, [r["messageId"] for r in kept]) if self.report_failures else []
+        failed = reported_failures(result.payload, [r["messageId"] for r in kept]) if self.report_failures else []
         if failed is None:
             log.error("%s: invalid batchItemFailures, the whole batch is retried", self.function_id)
             return
@@ -552,7 +554,7 @@ class ShardPoller:
             error: str | None = None
             if result.ok:
                 sequence = [r["dynamodb"]["SequenceNumber"] for r in batch]
-                failed = _reported_failures(result.payload, sequence) if mapping.report_failures else []
+                failed = reported_failures(result.payload, sequence) if mapping.report_failures else []
                 if failed == []:
                     log.info("%s: %d stream record(s) processed", mapping.function_id, len(batch))
                     return

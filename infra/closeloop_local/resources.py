@@ -315,6 +315,20 @@ TYPES: dict[str, ResourceType] = {
         name_property="LayerName",
         ref="arn:{partition}:lambda:{region}:{account}:layer:{name}:1",
     ),
+    "AWS::Scheduler::Schedule": ResourceType(
+        "emulate",
+        "the local clock fires it at each occurrence (moto would store it and never fire it)",
+        name_property="Name",
+        arn="arn:{partition}:scheduler:{region}:{account}:schedule/default/{name}",
+        attributes={"Arn": "{arn}"},
+    ),
+    "AWS::Scheduler::ScheduleGroup": ResourceType(
+        "emulate",
+        "schedule groups only name schedules locally",
+        name_property="Name",
+        arn="arn:{partition}:scheduler:{region}:{account}:schedule-group/{name}",
+        attributes={"Arn": "{arn}"},
+    ),
     "AWS::Cognito::UserPool": ResourceType(
         "emulate",
         "the runtime's JWT issuer stands for it (POST /_local/login)",
@@ -381,6 +395,5 @@ EVENT_TYPES: dict[str, str] = {
     "ScheduleV2": "the local clock fires it",
     "SQS": "a poller feeds the queue's messages to the function",
     "DynamoDB": "a poller feeds the stream's records to the function",
-    "EventBridgeRule": "events put on the bus that match the pattern reach the function",
 }
 """Function event types the runtime delivers; any other stops the start."""

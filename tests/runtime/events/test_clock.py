@@ -274,6 +274,34 @@ def test_a_schedule_created_by_a_handler_during_a_jump_fires_within_that_jump() 
     assert follow_up["resources"] == [f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/follow-05"]
 
 
+def test_a_recurring_schedule_created_during_a_jump_counts_from_its_creation() -> None:
+    def handler(function_id: str, event: dict[str, Any], now: datetime) -> None:
+        if function_id == "PlanFunction":
+            boto3.client("scheduler", region_name=REGION).create_schedule(
+                Name="pulse",
+                ScheduleExpression="rate(6 hours)",
+                FlexibleTimeWindow={"Mode": "OFF"},
+                Target={
+                    "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:PulseFunction",
+                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
+                },
+            )
+
+    functions = {
+        "PlanFunction": Function({"Once": scheduler_v2("at(2026-01-05T09:00:00)", tz="UTC")}),
+        "PulseFunction": Function({}),
+    }
+    runtime = FakeRuntime(functions, handler=handler, start_at=MONDAY)
+
+    fired = runtime.clock.advance("P1D")
+
+    assert [(f["function"], f["scheduled_time"]) for f in fired] == [
+        ("PlanFunction", "2026-01-05T09:00:00Z"),
+        ("PulseFunction", "2026-01-05T15:00:00Z"),
+        ("PulseFunction", "2026-01-05T21:00:00Z"),
+    ]
+
+
 def test_a_schedule_created_already_due_fires_at_the_next_tick() -> None:
     runtime = FakeRuntime({"FollowUpFunction": Function({})}, start_at=MONDAY)
     runtime.clock.tick()

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from closeloop_local.event_sources import EventSources, _reported_failures, sqs_record, stream_record
+from closeloop_local.event_sources import EventSources, reported_failures, sqs_record, stream_record
 from tests.runtime.events.fakes import REGION, FakeRuntime, Function
 
 pytestmark = pytest.mark.timeout(60)
@@ -183,7 +183,7 @@ def test_a_stream_record_has_lambdas_shape() -> None:
     ],
 )
 def test_a_partial_batch_response_is_read_as_lambda_reads_it(payload: Any, expected: list[str] | None) -> None:
-    assert _reported_failures(payload, ["a", "b"]) == expected
+    assert reported_failures(payload, ["a", "b"]) == expected
 
 
 # ------------------------------------------------------------------ SQS

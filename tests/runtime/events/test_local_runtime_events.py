@@ -61,11 +61,22 @@ def test_three_days_forward_fire_a_daily_paris_schedule_three_times_each_at_its_
 
     nine = [(midnight + timedelta(days=d)).replace(hour=9) for d in range(3)]
     expected = [t.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ") for t in nine]
-    assert [f["scheduled_time"] for f in fired if f["function"] == "DailyFunction"] == expected
+    assert [f["scheduled_time"] for f in fired if f["source"] == "DailyFunction.Daily"] == expected
     new = sorted((item for item in seen(runtime, "daily") if item["scheduled"] not in before), key=lambda i: i["now"])
     assert [item["scheduled"] for item in new] == expected
     assert [datetime.fromisoformat(item["now"]) for item in new] == nine
     assert abs(runtime.clock.now() - (midnight + timedelta(days=3))) < timedelta(seconds=5)
+
+
+def test_a_scheduler_schedule_resource_fires_its_target_with_its_input(runtime: Runtime) -> None:
+    before = {item["scheduled"] for item in seen(runtime, "six-hourly")}
+
+    fired = runtime.clock.advance("P1D")
+
+    times = [f["scheduled_time"] for f in fired if f["source"] == "HourlySchedule"]
+    assert len(times) == 4, fired
+    new = sorted(item["scheduled"] for item in seen(runtime, "six-hourly") if item["scheduled"] not in before)
+    assert new == times
 
 
 def test_each_queued_message_of_a_jump_is_consumed_at_its_own_occurrences_time(runtime: Runtime) -> None:
