@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     suppressions_table: str = ""
     stats_table: str = ""
     idempotency_table: str = ""
+    imports_table: str = ""
+    reply_tokens_table: str = ""
+    send_batches_table: str = ""
 
     hash_key_secret: str = ""
     token_keys_secret: str = ""
