@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from closeloop_cli import api
+from closeloop_cli import api, contacts, waves
 
 app = typer.Typer(
     name="closeloop",
@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
+app.add_typer(contacts.app, name="contacts")
+app.add_typer(waves.app, name="waves")
 
 
 def _announce(entries: list[tuple[str, str]]) -> None:

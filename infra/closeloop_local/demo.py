@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from closeloop import clock
 from closeloop.errors import Conflict
 from closeloop.models import Staff
 from closeloop.services.contacts import NewContact, add_contact
 from closeloop.services.directory import add_staff
+from closeloop.services.wave_schedules import ScheduleTarget
+from closeloop.services.waves import create_wave
 
 DEMO_DOMAIN = "demo.closeloop.example"
 
@@ -173,10 +177,43 @@ CONTACTS: list[NewContact] = [
 ]
 
 
-def seed(runtime: object | None = None) -> dict[str, int]:  # noqa: ARG001 - the runtime passes itself
-    """Add the demo staff and contacts unless the directory already has people in it."""
+def seed(runtime: object | None = None) -> dict[str, int]:
+    """Add the demo staff, contacts and wave unless the directory already has people in it."""
     if any(True for _ in Staff.scan(limit=1)):
         return {"staff": 0, "contacts": 0}
+    counts = _seed_people()
+    counts["waves"] = 1 if runtime is not None and seed_wave(runtime) else 0
+    return counts
+
+
+DEMO_WAVE_LEAD = timedelta(seconds=5)
+
+
+def seed_wave(runtime: Any) -> str | None:
+    """A wave to everyone, starting a few seconds after the start: its schedule fires within the
+    minute (or at once with `POST /_local/clock {"advance": "PT1M"}`), so the outbox fills."""
+    functions = runtime.template.functions
+    if "WaveScheduleFunction" not in functions:
+        return None
+    saved = clock.state()
+    clock.set_state(**runtime.clock.state())  # this process reads the runtime's domain time
+    try:
+        manager = Staff.find_by_email(f"claire.martin@{DEMO_DOMAIN}")
+        wave = create_wave(
+            name="Démo : enquête de bienvenue / welcome survey",
+            segments=[],
+            languages=[],
+            everyone=True,
+            starts_at=clock.now() + DEMO_WAVE_LEAD,
+            created_by=manager.staff_id if manager else None,
+            schedule_target=ScheduleTarget(runtime.arn("WaveScheduleFunction"), runtime.arn("SchedulerRole")),
+        )
+    finally:
+        clock.set_state(**saved)  # type: ignore[arg-type]
+    return wave.wave_id
+
+
+def _seed_people() -> dict[str, int]:
     for member in STAFF:
         add_staff(**member)
     added = 0

@@ -1,4 +1,5 @@
-"""Event source mappings, emulated: SQS queues and DynamoDB streams polled into their functions.
+"""Event source mappings, emulated: SQS queues and DynamoDB streams polled into their functions,
+and S3 notifications delivered to theirs (s3_notifications.py).
 
 Events have the shape Lambda gives them, and failures take AWS's paths: an SQS batch that fails
 stays on the queue until its visibility timeout (real time) ends, and moto's server moves a
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from closeloop_local.patterns import EventPattern
+from closeloop_local.s3_notifications import S3Notifications
 
 if TYPE_CHECKING:
     from closeloop_local.runtime import InvocationResult, Runtime
@@ -633,6 +635,9 @@ class EventSources:
         self._activity = Activity()
         self.queues: list[SqsMapping] = []
         self.streams: list[StreamMapping] = []
+        self.s3 = S3Notifications(
+            runtime, lambda fid, event: _invoke(runtime, self._activity, fid, event), self._activity.stopping
+        )
 
     def start(self) -> None:
         self._activity.stopping.clear()
@@ -648,6 +653,7 @@ class EventSources:
         mappings: list[SqsMapping | StreamMapping] = [*self.queues, *self.streams]
         for mapping in mappings:
             mapping.start()
+        self.s3.start()
 
     def stop(self) -> None:
         self._activity.stopping.set()
@@ -655,14 +661,16 @@ class EventSources:
         mappings: list[SqsMapping | StreamMapping] = [*self.queues, *self.streams]
         for mapping in mappings:
             mapping.stop()
+        self.s3.stop()
         self.queues, self.streams = [], []
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until queues and streams have settled; False if `timeout` seconds were not enough.
 
         Settled: every stream read to its end, every mapped queue with no message visible,
-        delayed or in hand, no invocation in flight, and none started during the last round of
-        checks (so that a cascade, a stream consumer writing to a queue, settles too). A message
+        delayed or in hand, no S3 notification waiting or being delivered, no invocation in
+        flight, and none started during the last round of checks (so that a cascade, a stream
+        consumer writing to a queue, settles too). A message
         waiting out a visibility timeout that ends after the timeout does not hold the drain.
         """
         deadline = time.monotonic() + timeout
@@ -677,6 +685,7 @@ class EventSources:
                 activity.in_flight == 0
                 and all(s.read_since(round_began) for s in self.streams)
                 and all(q.settled(deadline) for q in self.queues)
+                and self.s3.settled()
                 and activity.started == mark
             ):
                 return True

@@ -123,9 +123,8 @@ def _create_queue(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[s
     return {}
 
 
-def _create_bucket(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[str, str]:
-    if (props.get("NotificationConfiguration") or {}).get("LambdaConfigurations"):
-        raise ResourceError("S3 notifications to functions are not emulated yet")
+def _create_bucket(p: Provisioner, name: str, _props: Mapping[str, Any]) -> dict[str, str]:
+    """The bucket; its notifications to functions are set up by the runtime (s3_notifications.py)."""
     args: dict[str, Any] = {"Bucket": name}
     if p.region != "us-east-1":
         args["CreateBucketConfiguration"] = {"LocationConstraint": p.region}
@@ -239,7 +238,7 @@ TYPES: dict[str, ResourceType] = {
     ),
     "AWS::S3::Bucket": ResourceType(
         "create",
-        "bucket",
+        "bucket (its notifications to functions are emulated)",
         name_property="BucketName",
         arn="arn:{partition}:s3:::{name}",
         attributes={
@@ -386,6 +385,7 @@ TYPES: dict[str, ResourceType] = {
     ),
     "AWS::Lambda::Permission": ResourceType("ignore", "no IAM locally"),
     "AWS::SQS::QueuePolicy": ResourceType("ignore", "no IAM locally"),
+    "AWS::S3::BucketPolicy": ResourceType("ignore", "no IAM locally"),
     "AWS::SNS::TopicPolicy": ResourceType("ignore", "no IAM locally"),
 }
 
@@ -395,5 +395,6 @@ EVENT_TYPES: dict[str, str] = {
     "ScheduleV2": "the local clock fires it",
     "SQS": "a poller feeds the queue's messages to the function",
     "DynamoDB": "a poller feeds the stream's records to the function",
+    "S3": "moto queues the bucket's notifications, the runtime delivers them to the function",
 }
 """Function event types the runtime delivers; any other stops the start."""

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from closeloop_local import apigw, auth
+from closeloop_local import apigw, auth, outbox
 from closeloop_local.clock import DomainClock
 from closeloop_local.event_sources import EventSources
 from closeloop_local.gateway import Gateway
@@ -247,6 +247,7 @@ class Runtime:
         self.gateway.add_local_route("GET", "/_local/clock", self._get_clock)
         self.gateway.add_local_route("POST", "/_local/clock", self._post_clock)
         self.gateway.add_local_route("GET", "/_local/jwks.json", self._get_jwks)
+        outbox.register(self.gateway)
         authorizers = [route.authorizer for route in routes if route.authorizer is not None]
         if authorizers:
             self.login_authorizer = authorizers[0]

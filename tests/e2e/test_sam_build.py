@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 from tests.support import ROOT, template
@@ -26,6 +28,18 @@ def test_sam_build_makes_every_function_and_the_layer_for_python_312_on_arm64(tm
             assert (build / logical_id / "app.py").is_file(), logical_id
     layer = build / "DomainLayer" / "python"
     assert (layer / "closeloop" / "api" / "catalogue.py").is_file()
+    for language in ("fr", "en"):  # the email templates ship in the layer, where the renderer finds them
+        for name in ("survey.html", "survey.txt", "subject.txt", "intro.txt"):
+            assert (layer / "closeloop" / "templates" / "emails" / language / name).is_file(), (language, name)
+    assert (layer / "closeloop" / "templates" / "emails" / "layout.html").is_file()
+    found = subprocess.run(
+        [sys.executable, "-c", "from closeloop.templating import templates_dir; print(templates_dir())"],
+        env={**os.environ, "PYTHONPATH": str(layer)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(found.stdout.strip()) == layer / "closeloop" / "templates", "the renderer reads the layer's copy"
     assert list(layer.glob("pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so")), "wheels for Lambda"
     assert not list(layer.glob("moto")), "the local runtime's dependencies stay out of the layer"
     assert (build / "template.yaml").is_file()

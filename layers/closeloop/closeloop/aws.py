@@ -12,6 +12,11 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
+# SES has no idempotency key: a send retried after a timeout may be a second email. Its calls are
+# made once; the sender decides what happens next from its ledger (docs/dispatch.md).
+_ONCE = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+# S3 signs (and presigns) with Signature Version 4 in every region.
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4")), "sesv2": _ONCE, "ses": _ONCE}
 
 
 def client(service: str) -> Any:
@@ -21,7 +26,8 @@ def client(service: str) -> Any:
         return found
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+            config = _SERVICE_CONFIG.get(service, _CONFIG)
+            _clients[service] = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
         return _clients[service]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 
 def forget_all() -> None:
-    from closeloop import aws, secrets
+    from closeloop import aws, idempotency, secrets
+    from closeloop.mail import pacing
     from closeloop.models import reset_connections
-    from closeloop.services import health
+    from closeloop.services import health, sending
     from closeloop.settings import get_settings
 
     get_settings.cache_clear()
@@ -15,3 +16,6 @@ def forget_all() -> None:
     reset_connections()
     secrets.forget()
     health.forget()
+    sending.forget()
+    pacing.forget()
+    idempotency.forget()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -32,11 +33,37 @@ class Settings(BaseSettings):
     reply_tokens_table: str = ""
     send_batches_table: str = ""
 
+    uploads_bucket: str = Field(default="", description="Bucket of uploaded files (contact imports: imports/).")
+    import_upload_seconds: int = Field(default=900, ge=60, description="How long an import's upload URL works.")
+
     hash_key_secret: str = ""
     token_keys_secret: str = ""
 
     default_language: Literal["fr", "en"] = "fr"
     timezone: str = "Europe/Paris"
+
+    # Sending (survey emails): who they come from, where replies go, how fast SES lets us send.
+    company_name: str = Field(default="Laboratoires Orvalis", description="Shown in every customer email.")
+    company_logo_url: str = Field(default="", description="Logo at the top of emails; empty: the name as text.")
+    sender_address: str = Field(default="enquete@demo.closeloop.example", description="From address (SES identity).")
+    reply_domain: str = Field(default="reply.demo.closeloop.example", description="Domain of reply+ addresses.")
+    ses_configuration_set: str = ""
+    send_queue_url: str = ""
+    max_send_rate: float = Field(default=14.0, gt=0, description="SES sends per second, across every sender.")
+    sender_concurrency: int = Field(default=5, ge=1, description="The send queue mapping's MaximumConcurrency.")
+    max_send_attempts: int = Field(default=6, ge=1, description="Refusals (not throttling) before an email fails.")
+    reply_token_days: int = Field(default=365, ge=1)
+
+    # Waves and survey pressure (R2, docs/dispatch.md "Waves and eligibility").
+    survey_max_per_year: int = Field(default=2, ge=1, description="Surveys per contact in any rolling window.")
+    survey_window_months: int = Field(default=12, ge=1, description="The rolling window of survey_max_per_year.")
+    survey_min_gap_months: int = Field(default=3, ge=0, description="Calendar months between two surveys.")
+    wave_reminder_delay: timedelta = Field(default=timedelta(days=7), description="Default: start to reminder.")
+    wave_open_for: timedelta = Field(default=timedelta(days=21), description="Default: start to closing.")
+    planning_page_size: int = Field(default=500, ge=1, le=2000, description="Contacts planned per checkpoint.")
+    planning_queue_url: str = ""
+    wave_schedule_function_arn: str = Field(default="", description="Target of the waves' one-time schedules.")
+    scheduler_role_arn: str = Field(default="", description="Role the Scheduler assumes to invoke that target.")
 
     def tables(self) -> dict[str, str]:
         """The product's tables this function was given, by setting name (empty ones left out)."""

@@ -20,6 +20,21 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
     "GET /me": STAFF,
+    # F1: every staff group reads contacts; managers write them and import them
+    "POST /contacts": MANAGERS,
+    "GET /contacts": STAFF,
+    "GET /contacts/{contact_id}": STAFF,
+    "PATCH /contacts/{contact_id}": MANAGERS,
+    "POST /imports": MANAGERS,
+    "GET /imports/{import_id}": MANAGERS,
+    # F2: every staff group reads waves and previews their email; managers plan, test and cancel them
+    "POST /waves": MANAGERS,
+    "GET /waves": STAFF,
+    "GET /waves/{wave_id}": STAFF,
+    "PATCH /waves/{wave_id}": MANAGERS,
+    "POST /waves/{wave_id}/preview": STAFF,
+    "POST /waves/{wave_id}/test-send": MANAGERS,
+    "POST /waves/{wave_id}/cancel": MANAGERS,
 }
 
 

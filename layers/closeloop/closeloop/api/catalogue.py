@@ -16,6 +16,9 @@ from closeloop import __version__
 ROUTER_MODULES = (
     "closeloop.api.platform",
     "closeloop.api.staff",
+    "closeloop.api.contacts",
+    "closeloop.api.imports",
+    "closeloop.api.waves",
 )
 
 

@@ -2,7 +2,10 @@
 
 from closeloop.models.base import BaseModel, registered_models, reset_connections
 from closeloop.models.contact import Contact, ContactEmail
+from closeloop.models.imports import Import, ImportRow
 from closeloop.models.invitation import Invitation, invitation_id_for
+from closeloop.models.reply_token import ReplyToken
+from closeloop.models.send_batch import SendBatch
 from closeloop.models.staff import GROUPS, Staff
 from closeloop.models.stats import Stat
 from closeloop.models.suppression import Suppression
@@ -13,7 +16,11 @@ __all__ = [
     "BaseModel",
     "Contact",
     "ContactEmail",
+    "Import",
+    "ImportRow",
     "Invitation",
+    "ReplyToken",
+    "SendBatch",
     "Staff",
     "Stat",
     "Suppression",

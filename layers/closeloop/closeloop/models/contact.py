@@ -41,6 +41,17 @@ class ByCompany(GlobalSecondaryIndex["Contact"]):
     contact_id = UnicodeAttribute(range_key=True)
 
 
+class ByName(GlobalSecondaryIndex["Contact"]):
+    """Search by name: the first 2 characters of the folded name, then the folded name and the id."""
+
+    class Meta:
+        index_name = "by_name"
+        projection = KeysOnlyProjection()
+
+    name_prefix = UnicodeAttribute(hash_key=True)
+    name_sort = UnicodeAttribute(range_key=True)
+
+
 class Contact(BaseModel):
     """A customer contact. Personal attributes are erased on request; the id and segment stay."""
 
@@ -55,6 +66,8 @@ class Contact(BaseModel):
     phone = UnicodeAttribute(null=True)
     company = UnicodeAttribute(null=True)
     company_key = UnicodeAttribute(null=True)
+    name_prefix = UnicodeAttribute(null=True)  # by_name (closeloop.rules.contact_fields.name_keys)
+    name_sort = UnicodeAttribute(null=True)
     segment = UnicodeAttribute(default="general")
     language = UnicodeAttribute(default="fr")
     account_owner = UnicodeAttribute(null=True)
@@ -74,6 +87,7 @@ class Contact(BaseModel):
     by_segment = BySegment()
     by_owner = ByOwner()
     by_company = ByCompany()
+    by_name = ByName()
 
 
 class ContactEmail(BaseModel):

@@ -45,6 +45,7 @@ class SendStep(MapAttribute[str, object]):
     reply_token_hash = UnicodeAttribute(null=True)
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
+    batch_id = UnicodeAttribute(null=True)  # the send batch it belongs to: set at reservation, never regrouped
 
 
 class Invitation(BaseModel):

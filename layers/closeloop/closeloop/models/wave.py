@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -46,8 +47,27 @@ class Wave(BaseModel):
     intros = Localised(default=Localised)
     created_by = UnicodeAttribute(null=True)  # staff_id
     version = VersionAttribute()
-    # Counts kept by the invitations' and responses' stream consumers with ADD, never by a scan
-    # (docs/data-model.md 9.2).
+    started_at = UTCDateTimeAttribute(null=True)
+    cancelled_at = UTCDateTimeAttribute(null=True)
+    closed_at = UTCDateTimeAttribute(null=True)
+    # Planning (closeloop.services.planning): one planner at a time holds the lease; each step pages
+    # through its targets, writing the page it works on before any claim (`*_pending`, the ids, and
+    # `*_next`, the cursor after it) and the cursor after it once the page is done, with its counts.
+    planner = UnicodeAttribute(null=True)
+    planner_until = UTCDateTimeAttribute(null=True)
+    planning_cursor = UnicodeAttribute(null=True)
+    planning_pending = ListAttribute(of=UnicodeAttribute, null=True)
+    planning_next = UnicodeAttribute(null=True)
+    planning_done = BooleanAttribute(default=False)
+    reminder_cursor = UnicodeAttribute(null=True)
+    reminder_pending = ListAttribute(of=UnicodeAttribute, null=True)
+    reminder_next = UnicodeAttribute(null=True)
+    reminder_done = BooleanAttribute(default=False)
+    release_cursor = UnicodeAttribute(null=True)
+    release_done = BooleanAttribute(default=False)
+    # Counts, only ever changed with ADD, never by a scan: the planning counts (targeted, skipped_*,
+    # reserved, reminded, evaluated, released) by the planner's page checkpoints, exactly once per
+    # page; the send outcomes by dispatch_ledger; the responses by their consumer (data-model 9.2).
     targeted = NumberAttribute(default=0)
     skipped_suppressed = NumberAttribute(default=0)
     skipped_pressure_gap = NumberAttribute(default=0)
@@ -65,6 +85,9 @@ class Wave(BaseModel):
     reminded = NumberAttribute(default=0)
     responded = NumberAttribute(default=0)
     responded_confirmed = NumberAttribute(default=0)
+    evaluated = NumberAttribute(default=0)  # contacts planned (reserved or skipped), counted once per page
+    released = NumberAttribute(default=0)  # survey claims given back (cancelled before their email left)
+    test_sends = NumberAttribute(default=0)
 
 
 WAVE_COUNTS = tuple(name for name, attribute in Wave.get_attributes().items() if type(attribute) is NumberAttribute)

@@ -1,0 +1,1 @@
+"""Mail: rendering customer emails (Jinja2, MIME) and sending them through SES v2."""
