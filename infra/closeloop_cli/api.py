@@ -98,3 +98,12 @@ def call(api: str, method: str, path: str, *, token: str | None = None, **kwargs
         message = answer.get("message") if isinstance(answer, dict) else None
         fail(f"{method} {path}: {response.status_code} {message or response.reason_phrase}")
     return answer
+
+
+def language() -> str:
+    """The reader's language, from the usual locale variables (French when they say so)."""
+    for name in ("CLOSELOOP_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "fr" if value.lower().startswith("fr") else "en"
+    return "en"

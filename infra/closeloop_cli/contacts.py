@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -59,17 +58,8 @@ TEXTS = {
 }
 
 
-def language() -> str:
-    """The reader's language, from the usual locale variables (French when they say so)."""
-    for name in ("CLOSELOOP_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "fr" if value.lower().startswith("fr") else "en"
-    return "en"
-
-
 def _headers() -> dict[str, str]:
-    return {"Accept-Language": language()}
+    return {"Accept-Language": api.language()}
 
 
 def _call(api_url: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -81,7 +71,7 @@ def _call(api_url: str, method: str, path: str, **kwargs: Any) -> Any:
 
 def _upload(url: str, file: Path) -> None:
     size = file.stat().st_size
-    text = TEXTS[language()]
+    text = TEXTS[api.language()]
     with (
         Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console) as bar,
         file.open("rb") as stream,
@@ -107,7 +97,7 @@ def _upload(url: str, file: Path) -> None:
 
 
 def _follow(api_url: str, import_id: str, timeout: float) -> dict[str, Any]:
-    text = TEXTS[language()]
+    text = TEXTS[api.language()]
     deadline = time.monotonic() + timeout
     with Progress(
         TextColumn("{task.description}"),
@@ -127,7 +117,7 @@ def _follow(api_url: str, import_id: str, timeout: float) -> dict[str, Any]:
                 description=text.get(status, status),
                 total=progress.get("size") or None,
                 completed=progress.get("bytes_read") or 0,
-                rows=f"{rows} {COUNT_LABELS[language()]['rows']}",
+                rows=f"{rows} {COUNT_LABELS[api.language()]['rows']}",
             )
             if status in ("done", "failed"):
                 if status == "done" and progress.get("size"):
@@ -149,7 +139,7 @@ def _all_rejected(api_url: str, import_id: str, report: dict[str, Any]) -> list[
 
 
 def print_report(report: dict[str, Any], rejected: list[dict[str, Any]]) -> None:
-    lang = language()
+    lang = api.language()
     text = TEXTS[lang]
     status = report["status"]
     style = "green" if status == "done" else "red"

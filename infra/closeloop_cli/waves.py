@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import typer
@@ -77,17 +76,8 @@ TEXTS = {
 }
 
 
-def language() -> str:
-    """The reader's language, from the usual locale variables (French when they say so)."""
-    for name in ("CLOSELOOP_LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(name, "")
-        if value:
-            return "fr" if value.lower().startswith("fr") else "en"
-    return "en"
-
-
 def _text(key: str) -> Any:
-    return TEXTS[language()][key]
+    return TEXTS[api.language()][key]
 
 
 def _call(api_url: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -162,7 +152,7 @@ def list_waves(api_url: api.ApiOption = api.LOCAL_API) -> None:
     table = Table(title=_text("waves"))
     table.add_column("wave_id", no_wrap=True, min_width=26)
     for column in ("name", "status", "starts", "target", "targeted", "sent"):
-        table.add_column(str(TEXTS[language()].get(column, column)))
+        table.add_column(str(TEXTS[api.language()].get(column, column)))
     for wave in waves:
         counts = wave["counts"]
         table.add_row(
