@@ -3,12 +3,13 @@ an SES rate of 100 per second, and how many emails were lost or doubled.
 
 moto's server runs in this process, with every resource of template.yaml. Contacts are loaded with
 plain writes; a wave is planned by the real planner (`closeloop.services.planning.run_wave_step`).
-The send queue is then drained as Lambda's event source mapping would: `SenderMaximumConcurrency`
-(5) sender instances side by side, each in a process of its own (a Lambda container has its own
-CPU: threads sharing one interpreter would measure its lock, not the sender), each taking batches
-of up to 5 messages and calling the real sender (`process_send_queue`), pacing at its share of
-MAX_SEND_RATE. SES is a stand-in served over HTTP (`AWS_ENDPOINT_URL_SESV2`) that accepts at most
-100 sends in any second and answers the rest TooManyRequestsException; it counts what it accepted
+The send queue is then drained as Lambda's event source mapping would, with a MaximumConcurrency
+of 5 (SENDER_CONCURRENCY; the template's default is 2, for its default rate of 14/s): 5 sender
+instances side by side, each in a process of its own (a Lambda container has its own CPU: threads
+sharing one interpreter would measure its lock, not the sender), each taking batches of up to 5
+messages and calling the real sender (`process_send_queue`), pacing at its share of MAX_SEND_RATE
+(20/s). SES is a stand-in served over HTTP from a process of its own (`AWS_ENDPOINT_URL_SESV2`)
+that accepts at most 100 sends in any second and answers the rest TooManyRequestsException; it counts what it accepted
 by the X-Closeloop-Invitation header: `lost` are reserved invitations it never accepted,
 `duplicates` emails it accepted more than once for one invitation.
 
@@ -18,9 +19,9 @@ function that serves the unit of work: planning and sending together for `calls_
 the SendBatches stream consumer (dispatch_ledger) as its own figure. Calls the Lambda service
 makes (receiving and deleting queue messages, reading the stream) are not counted.
 
-One change to the emulator, not to what is measured: moto copies a table once per item of a
-transaction to be able to roll it back; here it copies each table once per transaction (the
-state it restores is the same), or planning 10,000 contacts would take an hour.
+moto's server is the local runtime's (closeloop_local.moto_server), without three costs real AWS
+does not have (Nagle's delay on every answer, SQS receives in O(n^2), a table copied once per item
+of a transaction): changes to the emulator, none to what is measured.
 
 Prints `name: value` lines: measurements, not verdicts. `--sizes 1000` for a quicker run.
 """
@@ -52,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 REGION = "eu-west-1"
 SES_RATE = 100
-INSTANCES = 5  # the template's SenderMaximumConcurrency
+INSTANCES = 5  # the send queue mapping's MaximumConcurrency in this run
 BATCH_SIZE = 5  # the send queue mapping's BatchSize
 CONSUMER_BATCH = 25  # the SendBatches stream mapping's BatchSize
 FUNCTION_TIMEOUT_MS = 120_000
@@ -124,64 +125,93 @@ def _free_port() -> int:
 
 
 class SesStandIn:
-    """SES v2's SendEmail over HTTP, at most `rate` sends in any second; the rest are throttled."""
+    """SES v2's SendEmail over HTTP, at most `rate` sends in any second; the rest are throttled.
+
+    It serves from a process of its own (as SES is not in the Lambda containers), and answers its
+    counts at `GET /_counts`: what it accepted by invitation id, the throttled calls, and the
+    monotonic time (shared by the processes of one machine) of the last email accepted.
+    """
 
     _HEADER = re.compile(rb"^X-Closeloop-Invitation: ([a-z2-7]{26})\r?$", re.MULTILINE)
 
     def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.accepted: Counter[str] = Counter()
-        self.throttled = 0
-        self.last_accepted = 0.0
-        self._window: deque[float] = deque()
-        self._lock = threading.Lock()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                request = json.loads(self.rfile.read(length) or b"{}")
-                raw = base64.b64decode(request.get("Content", {}).get("Raw", {}).get("Data", ""))
-                status, answer = stand_in.send(raw)
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                if status != 200:
-                    self.send_header("x-amzn-ErrorType", "TooManyRequestsException")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.port = _free_port()
+        started = multiprocessing.get_context("spawn").Event()
+        self.process = multiprocessing.get_context("spawn").Process(
+            target=_serve_ses, args=(rate, self.port, started), daemon=True
+        )
+        self.process.start()
+        if not started.wait(timeout=60):
+            raise RuntimeError("the SES stand-in did not start")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
-    def send(self, raw: bytes) -> tuple[int, dict[str, str]]:
-        found = self._HEADER.search(raw)
-        invitation_id = found.group(1).decode() if found else "?"
-        with self._lock:
-            now = time.monotonic()
-            while self._window and self._window[0] <= now - 1.0:
-                self._window.popleft()
-            if len(self._window) >= self.rate:
-                self.throttled += 1
-                return 429, {"message": "Maximum sending rate exceeded."}
-            self._window.append(now)
-            self.accepted[invitation_id] += 1
-            self.last_accepted = now
-        return 200, {"MessageId": f"bench-{uuid.uuid4().hex}"}
+    def counts(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.endpoint}/_counts", timeout=30) as answer:
+            counts: dict[str, Any] = json.loads(answer.read())
+            return counts
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.process.terminate()
+        self.process.join(timeout=10)
+
+
+def _serve_ses(rate: int, port: int, started: Any) -> None:
+    accepted: Counter[str] = Counter()
+    window: deque[float] = deque()
+    state = {"throttled": 0, "last_accepted": 0.0}
+    lock = threading.Lock()
+
+    def send(raw: bytes) -> tuple[int, dict[str, str]]:
+        found = SesStandIn._HEADER.search(raw)
+        invitation_id = found.group(1).decode() if found else "?"
+        with lock:
+            now = time.monotonic()
+            while window and window[0] <= now - 1.0:
+                window.popleft()
+            if len(window) >= rate:
+                state["throttled"] += 1
+                return 429, {"message": "Maximum sending rate exceeded."}
+            window.append(now)
+            accepted[invitation_id] += 1
+            state["last_accepted"] = now
+        return 200, {"MessageId": f"bench-{uuid.uuid4().hex}"}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as botocore's pool expects
+        disable_nagle_algorithm = True  # headers and body in one go (closeloop_local.moto_server)
+
+        def log_message(self, *_args: Any) -> None:
+            return
+
+        def _answer(self, status: int, answer: Any, *, throttled: bool = False) -> None:
+            body = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            if throttled:
+                self.send_header("x-amzn-ErrorType", "TooManyRequestsException")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            with lock:
+                counts = {"accepted": dict(accepted), **state}
+            self._answer(200, counts)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", 0))
+            request = json.loads(self.rfile.read(length) or b"{}")
+            raw = base64.b64decode(request.get("Content", {}).get("Raw", {}).get("Data", ""))
+            status, answer = send(raw)
+            self._answer(status, answer, throttled=status != 200)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    started.set()
+    server.serve_forever()
 
 
 # ------------------------------------------------------------------ one sender instance (a process)
@@ -205,11 +235,12 @@ def sender_instance(environment: dict[str, str], ready: Any, go: Any, stop: Any,
     import boto3
 
     from closeloop.caches import forget_all
-    from closeloop.observability import logger
+    from closeloop.observability import logger, metrics
     from closeloop.services.sending import process_send_queue
 
     forget_all()
     logger.setLevel("ERROR")
+    _warm_up()
     calls = Calls()
     sqs = boto3.client("sqs", region_name=REGION)
     url = environment["SEND_QUEUE_URL"]
@@ -239,48 +270,37 @@ def sender_instance(environment: dict[str, str], ready: Any, go: Any, stop: Any,
         ]
         with phase("sending"):
             answer = process_send_queue({"Records": records}, Context())
+        metrics.clear_metrics()  # the handler's decorator flushes them at the end of an invocation
         failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
         with phase("mapping"):
+            done = [
+                {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                for n, message in enumerate(messages)
+                if message["MessageId"] not in failed
+            ]
+            if done:
+                sqs.delete_message_batch(QueueUrl=url, Entries=done)
             for message in messages:
                 if message["MessageId"] in failed:  # retried at once, not after the visibility timeout
                     sqs.change_message_visibility(
                         QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                     )
-                else:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     results.put(dict(calls.counts))
 
 
+def _warm_up() -> None:
+    """What a warm container has done before: its clients made (botocore reads its JSON models,
+    half a second of CPU per client here) and its templates compiled. Not AWS calls."""
+    from closeloop import aws
+    from closeloop.models import Contact, Invitation, ReplyToken, SendBatch, Suppression
+
+    for service in ("sesv2", "sqs"):
+        aws.client(service)
+    for model in (Contact, Invitation, ReplyToken, SendBatch, Suppression):
+        model._get_connection().connection.client  # noqa: B018 - PynamoDB makes its client on first use
+
+
 # ------------------------------------------------------------------ the run
-
-
-def _copy_each_table_once_per_transaction() -> None:
-    import copy
-
-    from moto.dynamodb import models
-
-    original = models.DynamoDBBackend.transact_write_items
-    copies = threading.local()
-
-    class _Copy:
-        @staticmethod
-        def deepcopy(value: Any) -> Any:
-            memo = getattr(copies, "memo", None)
-            if memo is None:
-                return copy.deepcopy(value)
-            if id(value) not in memo:
-                memo[id(value)] = copy.deepcopy(value)
-            return memo[id(value)]
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        copies.memo = {}
-        try:
-            original(self, transact_items)
-        finally:
-            copies.memo = None
-
-    models.copy = _Copy  # type: ignore[attr-defined]
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def _load_contacts(count: int) -> None:
@@ -359,18 +379,17 @@ def _apply_ledger_stream(endpoint: str) -> None:
 
 
 def run(contacts: int, *, consumer: bool) -> dict[str, float]:
-    from moto.server import ThreadedMotoServer
-
     from closeloop.caches import forget_all
     from closeloop.models import Invitation
     from closeloop.observability import logger
     from closeloop.services.planning import run_wave_step
+    from closeloop_local.moto_server import moto_server
     from closeloop_local.template import Pseudo, Resolver, provision
     from closeloop_local.workers import FAKE_SECRET_KEY
     from tests.support import TEMPLATE
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    moto = moto_server("127.0.0.1", _free_port())
     moto.start()
     ses = SesStandIn(SES_RATE)
     try:
@@ -431,16 +450,18 @@ def run(contacts: int, *, consumer: bool) -> dict[str, float]:
             began = time.monotonic()
             go.set()
             deadline = began + 120 + 3 * contacts / SES_RATE
-            while time.monotonic() < deadline and not reserved <= set(ses.accepted):
-                time.sleep(0.1)
+            while time.monotonic() < deadline and len(ses.counts()["accepted"]) < len(reserved):
+                time.sleep(0.5)
             time.sleep(1.0)  # a duplicate would show now
             stop.set()
+            counted = ses.counts()
+            accepted: Counter[str] = Counter(counted["accepted"])
             worker_counts: Counter[str] = Counter()
             for _ in instances:
                 worker_counts.update(results.get(timeout=60))
             for instance in instances:
                 instance.join(timeout=30)
-            seconds = (ses.last_accepted or time.monotonic()) - began
+            seconds = (counted["last_accepted"] or time.monotonic()) - began
             if consumer:
                 _apply_ledger_stream(endpoint)
         finally:
@@ -462,11 +483,12 @@ def run(contacts: int, *, consumer: bool) -> dict[str, float]:
             sum(by_service(counts, "consumer").values()) / invited
         )
     figures[f"dispatch.send_seconds.{contacts}_at_{SES_RATE}ps"] = seconds
-    figures[f"dispatch.throttled.{contacts}_at_{SES_RATE}ps"] = ses.throttled
+    figures[f"dispatch.throttled.{contacts}_at_{SES_RATE}ps"] = counted["throttled"]
     figures[f"dispatch.invited.{contacts}"] = len(reserved)
     figures[f"dispatch.cpus.{contacts}"] = os.cpu_count() or 0  # the emulator and 5 senders share them
-    figures[f"dispatch.lost.{contacts}"] = len(reserved - set(ses.accepted))
-    figures[f"dispatch.duplicates.{contacts}"] = sum(count - 1 for count in ses.accepted.values() if count > 1)
+    figures[f"dispatch.lost.{contacts}"] = len(reserved - set(accepted))
+    figures[f"dispatch.duplicates.{contacts}"] = sum(count - 1 for count in accepted.values() if count > 1)
+    figures[f"dispatch.unknown.{contacts}"] = len(set(accepted) - reserved)
     return figures
 
 
@@ -474,7 +496,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000", help="wave sizes, comma-separated")
     args = parser.parse_args()
-    _copy_each_table_once_per_transaction()
     figures: dict[str, float] = {}
     for size in (int(size) for size in args.sizes.split(",") if size.strip()):
         figures.update(run(size, consumer=size <= 1000))

@@ -1,4 +1,4 @@
-"""`closeloop contacts ...`: import a CSV file, list, search, show, add and edit contacts."""
+"""`closeloop contacts ...`: import a CSV file, list the imports, list, search, show, add and edit contacts."""
 
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ TEXTS = {
         "email": "e-mail",
         "reason": "raison",
         "timeout": "l'import n'est pas terminé après {seconds} s : suivez-le avec GET /imports/{id}",
+        "import": "import",
+        "status": "état",
+        "by": "par",
+        "created_at": "créé le",
     },
     "en": {
         "uploading": "Uploading the file",
@@ -54,6 +58,10 @@ TEXTS = {
         "email": "email",
         "reason": "reason",
         "timeout": "the import is not over after {seconds} s: follow it with GET /imports/{id}",
+        "import": "import",
+        "status": "status",
+        "by": "by",
+        "created_at": "created",
     },
 }
 
@@ -178,6 +186,37 @@ def import_file(
     print_report(report, _all_rejected(api_url, started["import_id"], report))
     if report["status"] == "failed":
         raise typer.Exit(1)
+
+
+@app.command("imports")
+def list_imports(
+    limit: Annotated[int, typer.Option(help="Imports to show at most.")] = 20,
+    api_url: api.ApiOption = api.LOCAL_API,
+) -> None:
+    """The imports, newest first, with their status and counts."""
+    texts, labels = TEXTS[api.language()], COUNT_LABELS[api.language()]
+    shown: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while len(shown) < limit:
+        page = _call(api_url, "GET", "/imports", params={"cursor": cursor} if cursor else {})
+        shown += page["imports"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    table = Table(show_header=True)
+    table.add_column(texts["import"], no_wrap=True)
+    table.add_column(texts["status"], no_wrap=True)
+    for name in (*(labels[count] for count in COUNTS), texts["by"], texts["created_at"]):
+        table.add_column(name)
+    for item in shown[:limit]:
+        table.add_row(
+            item["import_id"],
+            texts.get(item["status"], item["status"]),
+            *(str(item["counts"][count]) for count in COUNTS),
+            item.get("uploaded_by") or "",
+            (item.get("created_at") or "")[:16].replace("T", " "),
+        )
+    console.print(table)
 
 
 # ------------------------------------------------------------------ contacts

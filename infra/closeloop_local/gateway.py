@@ -204,6 +204,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once, not after a delayed ACK
     timeout = 60
 
     def setup(self) -> None:

@@ -123,13 +123,27 @@ def _create_queue(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[s
     return {}
 
 
-def _create_bucket(p: Provisioner, name: str, _props: Mapping[str, Any]) -> dict[str, str]:
-    """The bucket; its notifications to functions are set up by the runtime (s3_notifications.py)."""
+def _create_bucket(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[str, str]:
+    """The bucket and its CORS rules; its notifications to functions are set up by the runtime
+    (s3_notifications.py)."""
     args: dict[str, Any] = {"Bucket": name}
     if p.region != "us-east-1":
         args["CreateBucketConfiguration"] = {"LocationConstraint": p.region}
     p.client("s3").create_bucket(**args)
+    rules = (props.get("CorsConfiguration") or {}).get("CorsRules")
+    if rules:
+        p.client("s3").put_bucket_cors(
+            Bucket=name, CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in rules]}
+        )
     return {}
+
+
+_CORS_NAMES = {"Id": "ID", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+"""CloudFormation's names of a CORS rule's properties that S3's API spells otherwise."""
+
+
+def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    return {_CORS_NAMES.get(name, name): value for name, value in rule.items()}
 
 
 def _secret_string(spec: Mapping[str, Any]) -> str:

@@ -189,10 +189,10 @@ class Runtime:
         self.logs.close()
 
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from closeloop_local.moto_server import moto_server
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-        moto = ThreadedMotoServer(ip_address=HOST, port=self.moto_port, verbose=False)
+        moto = moto_server(HOST, self.moto_port)
         moto.start()
         self._started.append(moto.stop)
         host, port = moto.get_host_and_port()

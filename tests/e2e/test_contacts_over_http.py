@@ -71,6 +71,14 @@ def test_closeloop_contacts_import_of_a_french_excel_file_shows_progress_and_the
     (cedric,) = http.get("/contacts", params={"q": "andre ced"}, headers=headers).json()["contacts"]
     assert cedric["company"] == "Clinique André; site Nord"
     assert cedric["email"] == "cedric.andre@clinique-andre.example"
+    # and the import heads the list of imports, with its counts
+    listed = signed_in_cli.invoke(app, ["contacts", "imports", "--api", system.url], terminal_width=200)
+    assert listed.exit_code == 0, listed.output
+    newest = http.get("/imports", headers=headers).json()["imports"][0]
+    assert newest["status"] == "done"
+    assert newest["import_id"] in listed.output
+    assert "Import terminé" in listed.output
+    assert f"{newest['counts']['created']}" in listed.output
 
 
 def test_an_uploaded_file_is_imported_once_even_when_uploaded_twice_to_its_url(

@@ -249,3 +249,22 @@ def test_starting_an_import_answers_a_presigned_upload_url_for_its_object(api: R
     report_status, report = call("GET", f"/imports/{body['import_id']}")
     assert (report_status, report["status"], report["counts"]["rows"]) == (200, "waiting", 0)
     assert call("GET", "/imports/01JNOSUCHIMPORT00000000000")[0] == 404
+
+
+def test_the_imports_are_listed_newest_first_in_pages_for_managers_only(api: ResolvedTemplate) -> None:
+    started = {call("POST", "/imports")[1]["import_id"] for _ in range(23)}
+
+    pages = [call("GET", "/imports")[1]]
+    while pages[-1]["next_cursor"]:
+        pages.append(call("GET", "/imports", query={"cursor": pages[-1]["next_cursor"]})[1])
+
+    listed = [item["import_id"] for page in pages for item in page["imports"]]
+    assert len(pages[0]["imports"]) == 20
+    assert started <= set(listed)
+    assert len(listed) == len(set(listed))  # only imports, each once: never their rejected rows
+    assert listed == sorted(listed, reverse=True)  # newest first (ULIDs)
+    newest = pages[0]["imports"][0]
+    assert (newest["status"], newest["uploaded_by"]) == ("waiting", "claire.martin@demo.closeloop.example")
+    assert set(newest["counts"]) == {"rows", "created", "updated", "unchanged", "rejected", "suppressed"}
+    assert call("GET", "/imports", groups="[caller]")[0] == 403
+    assert call("GET", "/imports", query={"cursor": "not-a-cursor"})[0] == 400

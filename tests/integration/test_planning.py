@@ -148,6 +148,17 @@ def test_suppressed_and_recently_surveyed_contacts_are_skipped_with_their_reason
     assert Contact.get(suppressed[0].contact_id).survey_dates == []
 
 
+def test_a_wave_with_nobody_left_to_survey_is_sent_as_soon_as_it_is_planned(waves: ResolvedTemplate) -> None:
+    suppress(add_contacts(3))
+    wave = new_wave()
+
+    start(wave)
+
+    stored = Wave.get(wave.wave_id)
+    assert (stored.status, stored.planning_done, stored.reserved, stored.skipped_suppressed) == ("sent", True, 0, 3)
+    assert drain_queue(send_queue_url(waves)) == []
+
+
 def test_the_target_languages_and_everyone_choose_who_is_evaluated(waves: ResolvedTemplate) -> None:
     add_contacts(3, segment="pharmacy", language="fr", prefix="f")
     english = add_contacts(2, segment="doctor", language="en", prefix="e")
@@ -439,6 +450,9 @@ def test_cancelling_a_sending_wave_gives_back_the_claims_of_emails_that_never_le
         else:
             assert (invitation.status, invitation.skip_reason) == ("skipped", "cancelled")
             assert invitation.first.state == "skipped"  # type: ignore[union-attr]
+    # and the released batch is the release's: a sender that receives it later claims nothing
+    released = {b.batch_id for b in batches} - {taken.batch_id}
+    assert all(SendBatch.get(b, consistent_read=True).cancelled_at is not None for b in released)
     ledgers = {c.contact_id: c.survey_dates for c in Contact.batch_get([c.contact_id for c in contacts])}
     by_contact = {i.contact_id: i.invitation_id for i in invitations.values()}
     assert {cid for cid, ledger in ledgers.items() if ledger} == {

@@ -105,6 +105,10 @@ def test_no_sequence_of_overlapping_waves_ever_breaks_survey_pressure(
         for wave, wave_plan in zip(group_waves, group, strict=True):
             created.append((wave, wave_plan))
             if wave_plan.cancelled:
+                status = Wave.get(wave.wave_id).status
+                if status == "sent":  # nobody to send to: the wave ended as planning did
+                    assert Wave.get(wave.wave_id).reserved == 0
+                    continue
                 cancel_wave(wave.wave_id)
                 planning.run_wave_step(wave.wave_id, "release")
     drain_queue(send_queue_url(waves))

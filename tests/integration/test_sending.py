@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from closeloop.models import Invitation, ReplyToken, SendBatch, Suppression, Wave
+from closeloop.models import Contact, Invitation, ReplyToken, SendBatch, Suppression, Wave
+from closeloop.rules.pressure import entry_for
 from closeloop.services import sending
 from closeloop.settings import get_settings
 from closeloop.tokens import reply_token_hash
@@ -295,6 +296,35 @@ def test_an_address_suppressed_since_planning_is_skipped_at_send(
     values = {name: document[name] for document in emitted for name in document if name.startswith("invitations_")}
     assert values["invitations_sent"] in (1, 1.0, [1.0])
     assert values["invitations_skipped_suppressed"] in (1, 1.0, [1.0])
+
+
+def test_first_emails_that_end_unsent_give_their_survey_back_and_those_sent_keep_it(ready: Any) -> None:
+    # Given three contacts claimed by the wave (R2): one suppressed since, one with a broken address
+    wave = make_wave()
+    entry = entry_for(wave.starts_at, wave.wave_id)
+    contacts = [
+        make_contact("anne@cabinet.example", survey_dates=[entry]),
+        make_contact("paul@officine.example", survey_dates=[entry]),
+        make_contact("zoe@labo.example", survey_dates=[entry], email="zoe dupont@@labo"),
+    ]
+    batch_id, ids = reserve(wave, contacts)
+    for invitation_id in ids:
+        Invitation(invitation_id).update(actions=[Invitation.survey_entry.set(entry)])
+    Suppression(contacts[1].email_hash, reason="unsubscribe", source="link").save()
+    spy_ses()
+    stream = LedgerStream()
+
+    # When the batch is sent and the ledger's stream applied, then applied again (a retried record)
+    deliver(body(wave, batch_id, ids))
+    records = stream.read()
+    assert stream.apply(records) == {"batchItemFailures": []}
+    assert stream.apply(records) == {"batchItemFailures": []}
+
+    # Then only the contact who got the email is still counted as surveyed
+    ledgers = {c.contact_id: Contact.get(c.contact_id, consistent_read=True).survey_dates for c in contacts}
+    assert ledgers == {contacts[0].contact_id: [entry], contacts[1].contact_id: [], contacts[2].contact_id: []}
+    states = {i: (inv.status, inv.first.state) for i, inv in _invitations(ids).items()}
+    assert states == {ids[0]: ("sent", "sent"), ids[1]: ("skipped", "skipped"), ids[2]: ("failed", "failed")}
 
 
 def test_a_cancelled_wave_sends_nothing_and_leaves_its_batches_unclaimed_for_the_release(ready: Any) -> None:

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     imports_table: str = ""
     reply_tokens_table: str = ""
     send_batches_table: str = ""
+    responses_table: str = ""
+    clicks_table: str = ""
+    event_bus_name: str = Field(default="", description="EventBridge bus of the domain events.")
 
     uploads_bucket: str = Field(default="", description="Bucket of uploaded files (contact imports: imports/).")
     import_upload_seconds: int = Field(default=900, ge=60, description="How long an import's upload URL works.")
@@ -50,7 +53,7 @@ class Settings(BaseSettings):
     ses_configuration_set: str = ""
     send_queue_url: str = ""
     max_send_rate: float = Field(default=14.0, gt=0, description="SES sends per second, across every sender.")
-    sender_concurrency: int = Field(default=5, ge=1, description="The send queue mapping's MaximumConcurrency.")
+    sender_concurrency: int = Field(default=2, ge=1, description="The send queue mapping's MaximumConcurrency.")
     max_send_attempts: int = Field(default=6, ge=1, description="Refusals (not throttling) before an email fails.")
     reply_token_days: int = Field(default=365, ge=1)
 
@@ -64,6 +67,14 @@ class Settings(BaseSettings):
     planning_queue_url: str = ""
     wave_schedule_function_arn: str = Field(default="", description="Target of the waves' one-time schedules.")
     scheduler_role_arn: str = Field(default="", description="Role the Scheduler assumes to invoke that target.")
+
+    # Capture (F3, docs/capture.md): the survey pages, the clicks that may become responses.
+    promotion_delay_minutes: int = Field(
+        default=30, ge=1, description="A click never confirmed is judged this long after it."
+    )
+    burst_window_seconds: int = Field(default=10, ge=1, description="Clicks this close together form a burst.")
+    early_click_seconds: int = Field(default=60, ge=0, description="A click this soon after delivery is suspect.")
+    comment_max_chars: int = Field(default=5000, ge=1, description="The longest comment a response keeps.")
 
     def tables(self) -> dict[str, str]:
         """The product's tables this function was given, by setting name (empty ones left out)."""

@@ -68,4 +68,5 @@ def test_a_presigned_put_notifies_and_objects_outside_the_filter_do_not(runtime:
     s3.put_object(Bucket=bucket, Key="in/notes.txt", Body=b"x")
     assert runtime.event_sources.drain(timeout=20)
 
-    assert [k for k in keys(runtime) if k not in before] == ["in/presigned.csv"]
+    # at least once, as S3 delivers: a retried invocation (a cold worker timed out) may bring it twice
+    assert {k for k in keys(runtime) if k not in before} == {"in/presigned.csv"}

@@ -26,6 +26,7 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /contacts/{contact_id}": STAFF,
     "PATCH /contacts/{contact_id}": MANAGERS,
     "POST /imports": MANAGERS,
+    "GET /imports": MANAGERS,
     "GET /imports/{import_id}": MANAGERS,
     # F2: every staff group reads waves and previews their email; managers plan, test and cancel them
     "POST /waves": MANAGERS,

@@ -1,4 +1,5 @@
-"""Import routes: start a CSV import (an upload URL), and read its progress and report. Managers only."""
+"""Import routes: start a CSV import (an upload URL), list the imports, read one's progress and report.
+Managers only."""
 
 from __future__ import annotations
 
@@ -34,6 +35,21 @@ _ERRORS: dict[int, OpenAPIResponse] = {401: {"description": "Not signed in"}, 40
 def start_import() -> Response[str]:
     body = imports.start_import(current_identity(router).email)
     return Response(201, "application/json", json.dumps(body), headers={"Location": f"/imports/{body['import_id']}"})
+
+
+@router.get(
+    "/imports",
+    summary="The imports, newest first",
+    description=(
+        "Each import's status, counts, who uploaded it and when, 20 a page: pass `next_cursor` back as "
+        "`cursor`. The rejected rows are in each import's report."
+    ),
+    tags=["imports"],
+    security=STAFF_SECURITY,
+    responses={200: {"description": "A page of imports"}, **_ERRORS},
+)
+def list_imports(cursor: Annotated[str | None, Query(max_length=26)] = None) -> dict[str, Any]:
+    return imports.list_imports(cursor=cursor, language=request_language(router))
 
 
 @router.get(

@@ -5,6 +5,7 @@ from closeloop.models.contact import Contact, ContactEmail
 from closeloop.models.imports import Import, ImportRow
 from closeloop.models.invitation import Invitation, invitation_id_for
 from closeloop.models.reply_token import ReplyToken
+from closeloop.models.response import CATEGORIES, Click, Response
 from closeloop.models.send_batch import SendBatch
 from closeloop.models.staff import GROUPS, Staff
 from closeloop.models.stats import Stat
@@ -12,14 +13,17 @@ from closeloop.models.suppression import Suppression
 from closeloop.models.wave import Wave
 
 __all__ = [
+    "CATEGORIES",
     "GROUPS",
     "BaseModel",
+    "Click",
     "Contact",
     "ContactEmail",
     "Import",
     "ImportRow",
     "Invitation",
     "ReplyToken",
+    "Response",
     "SendBatch",
     "Staff",
     "Stat",

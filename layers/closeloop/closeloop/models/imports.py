@@ -15,6 +15,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from closeloop.models.base import BaseModel, TableName
 
@@ -26,6 +27,17 @@ META = "meta"
 def row_key(line: int) -> str:
     """The sort key of a rejected row: its line, zero-padded so that rows sort by line."""
     return f"row#{line:08d}"
+
+
+class ByKind(GlobalSecondaryIndex["Import"]):
+    """Imports of a kind, newest first: a sparse index, as only meta items have a kind."""
+
+    class Meta:
+        index_name = "by_kind"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    import_id = UnicodeAttribute(range_key=True)
 
 
 class Import(BaseModel):
@@ -62,6 +74,8 @@ class Import(BaseModel):
     error = UnicodeAttribute(null=True)  # code of a problem of the whole file
     error_params = MapAttribute[str, object](null=True)
     expires_at = TTLAttribute(null=True)
+
+    by_kind = ByKind()
 
 
 class ImportRow(BaseModel):

@@ -72,6 +72,8 @@ class Invitation(BaseModel):
     delivered_at = UTCDateTimeAttribute(null=True)
     reminded_at = UTCDateTimeAttribute(null=True)
     responded_at = UTCDateTimeAttribute(null=True)
+    unsubscribed_at = UTCDateTimeAttribute(null=True)
+    unsubscribe_source = UnicodeAttribute(null=True)  # link, one_click, mailto, reply
 
     by_wave = ByWave()
     by_contact = ByContact()

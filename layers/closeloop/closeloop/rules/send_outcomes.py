@@ -16,6 +16,9 @@ FINAL = ("sent", "failed", "skipped", "uncertain")
 OPEN_STEP_STATES = frozenset({"reserved", "sending", "deferred"})
 """States of an invitation's step that a first outcome (or a deferral) may replace."""
 
+NOT_SENT = frozenset({"failed", "skipped"})
+"""Final outcomes of an email that never left: a first email's survey claim (R2) is given back."""
+
 WAVE_COUNT_OF = {"sent": "sent", "failed": "failed", "uncertain": "uncertain", "skipped": "send_skipped"}
 """The wave count each final outcome of a first email adds to (with `finished`)."""
 
@@ -74,3 +77,9 @@ def add_deltas(total: dict[str, int], deltas: Mapping[str, int]) -> dict[str, in
     for name, value in deltas.items():
         total[name] = total.get(name, 0) + value
     return {name: value for name, value in total.items() if value}
+
+
+def gives_survey_back(step: str, change: OutcomeChange) -> bool:
+    """Whether this change ends a first email unsent, so that its R2 claim must be released: the
+    survey never happened (a reminder claims nothing)."""
+    return step == "first" and change.after in NOT_SENT

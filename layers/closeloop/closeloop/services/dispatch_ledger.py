@@ -5,7 +5,8 @@ moves its invitation's step (state, time, SES message id, reply token hash, what
 send") with an update conditioned on the step still being where the ledger left it; then the
 record's summed deltas are added to the wave together with a marker of the record, in one small
 transaction (docs/data-model.md 9.3). A retried record finds its invitations moved on and its
-marker written: nothing is applied twice. After a record that finished first emails, the wave
+marker written: nothing is applied twice. A first email that ends unsent (failed, skipped at send)
+gives its contact's survey claim back (R2 counts surveys sent). After a record that finished first emails, the wave
 moves from `sending` to `sent` if planning is done and every reserved invitation has its outcome.
 """
 
@@ -32,9 +33,11 @@ from closeloop.rules.send_outcomes import (
     OutcomeChange,
     add_deltas,
     expected_step_states,
+    gives_survey_back,
     outcome_changes,
     wave_deltas,
 )
+from closeloop.services.survey_claims import release_surveys
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 ATTEMPTS = 5
@@ -150,7 +153,23 @@ def apply_changes(
         deltas = add_deltas(deltas, wave_deltas(step, change.before, change.after))
     if deltas:
         _count_once(event_id, wave_id, deltas, now)
+    _give_surveys_back([change.invitation_id for change in changes if gives_survey_back(step, change)])
     return moved
+
+
+def _give_surveys_back(invitation_ids: Sequence[str]) -> None:
+    """Release the R2 claims of first emails that ended unsent (failed, skipped at send). Done for
+    every such change, applied now or before: a retried record releases what a crash left held,
+    and an entry already given back is left alone."""
+    if not invitation_ids:
+        return
+    invitations = Invitation.batch_get(
+        list(invitation_ids), consistent_read=True, attributes_to_get=["invitation_id", "contact_id", "survey_entry"]
+    )
+    entries = [(str(item.contact_id), str(item.survey_entry)) for item in invitations if item.survey_entry]
+    released = release_surveys(entries)
+    if released:
+        logger.info("survey claims given back: first emails not sent", extra={"released": len(released)})
 
 
 def complete_wave_if_finished(wave_id: str) -> bool:

@@ -169,14 +169,8 @@ def import_report(import_id: str, *, cursor: str | None = None, language: Langua
             }
         )
     more = results.last_evaluated_key
-    error = None
-    if meta.error:
-        params = _plain(meta.error_params)
-        error = {"code": meta.error, "message": describe_file_problem(meta.error, language, params)}
     return {
-        "import_id": meta.import_id,
-        "status": meta.status,
-        "counts": {name: int(getattr(meta, name) or 0) for name in IMPORT_COUNTS},
+        **_summary(meta, language),
         "progress": {"bytes_read": int(meta.bytes_read or 0), "size": int(meta.size) if meta.size else None},
         "file": {
             "encoding": meta.encoding,
@@ -184,14 +178,41 @@ def import_report(import_id: str, *, cursor: str | None = None, language: Langua
             "columns": list(meta.columns or []),
             "ignored_columns": list(meta.ignored_columns or []),
         },
-        "error": error,
-        "uploaded_by": meta.uploaded_by,
-        "created_at": meta.created_at.isoformat() if meta.created_at else None,
         "started_at": meta.started_at.isoformat() if meta.started_at else None,
-        "finished_at": meta.finished_at.isoformat() if meta.finished_at else None,
         "rejected_rows": rows,
         "next_cursor": str(last_line) if more and last_line else None,
     }
+
+
+LIST_PAGE = 20
+
+
+def _summary(meta: Import, language: Language) -> dict[str, Any]:
+    error = None
+    if meta.error:
+        error = {"code": meta.error, "message": describe_file_problem(meta.error, language, _plain(meta.error_params))}
+    return {
+        "import_id": meta.import_id,
+        "status": meta.status,
+        "counts": {name: int(getattr(meta, name) or 0) for name in IMPORT_COUNTS},
+        "error": error,
+        "uploaded_by": meta.uploaded_by,
+        "created_at": meta.created_at.isoformat() if meta.created_at else None,
+        "finished_at": meta.finished_at.isoformat() if meta.finished_at else None,
+    }
+
+
+def list_imports(*, cursor: str | None = None, language: Language = "en") -> dict[str, Any]:
+    """The imports, newest first, 20 a page: status, counts and who uploaded (no rows)."""
+    start = None
+    if cursor:
+        if len(cursor) != 26 or not cursor.isalnum():
+            raise InvalidInput("the cursor is not valid: start again without it")
+        start = {"kind": {"S": "contacts"}, "import_id": {"S": cursor}, "sk": {"S": META}}
+    results = Import.by_kind.query("contacts", scan_index_forward=False, limit=LIST_PAGE, last_evaluated_key=start)
+    imports = [_summary(meta, language) for meta in results]
+    more = results.last_evaluated_key
+    return {"imports": imports, "next_cursor": imports[-1]["import_id"] if more and imports else None}
 
 
 # ------------------------------------------------------------------ running an import

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -33,11 +33,13 @@ from pynamodb.expressions.condition import Condition
 
 from closeloop import aws, clock
 from closeloop.ids import new_id
-from closeloop.models import Contact, Invitation, SendBatch, Suppression, Wave, invitation_id_for
+from closeloop.models import Contact, Invitation, Suppression, Wave, invitation_id_for
 from closeloop.models.invitation import SendStep
 from closeloop.models.transact import transact_updates, update_request
 from closeloop.observability import MetricUnit, logger, metrics, sqs_attributes
 from closeloop.rules.pressure import entry_for
+from closeloop.services.dispatch_ledger import complete_wave_if_finished
+from closeloop.services.sending import cancel_unclaimed_batches
 from closeloop.services.survey_claims import (
     LEDGER_ATTRIBUTES,
     claim_surveys,
@@ -142,6 +144,10 @@ def run_wave_step(
             hand_over(wave_id, step)
         raise
     _release_lease(wave, owner)
+    if step == "start" and wave.planning_done:
+        # Every invitation may have had its outcome already (or none was reserved): the ledger
+        # consumer then has nothing left to move the wave on.
+        complete_wave_if_finished(wave_id)
     return StepResult(wave_id, step, "done" if _finished(wave, step) else "ignored", pages)
 
 
@@ -603,7 +609,7 @@ def _release_page(wave: Wave, owner: str) -> Wave:
     ids = [invitation.invitation_id for invitation in results]
     key = results.last_evaluated_key
     following = json.dumps(key) if key is not None else None
-    released = _release(ids)
+    released = _release(wave.wave_id, ids)
     actions: list[Any] = [Wave.release_cursor.set(following) if following else Wave.release_cursor.remove()]
     if following is None:
         actions.append(Wave.release_done.set(True))
@@ -616,9 +622,10 @@ def _release_page(wave: Wave, owner: str) -> Wave:
     return written
 
 
-def _release(ids: Sequence[str]) -> int:
-    """Invitations whose batch the sender never claimed: their survey claim is given back and they
-    end skipped (cancelled). Those of a claimed batch are left to the sender's outcome."""
+def _release(wave_id: str, ids: Sequence[str]) -> int:
+    """Invitations whose batch no sender claimed: the batch is taken by the release (so that no
+    sender ever will), their survey claim is given back and they end skipped (cancelled). Those of
+    a batch a sender claimed first are left to the sender's outcome."""
     if not ids:
         return 0
     invitations = [
@@ -629,11 +636,9 @@ def _release(ids: Sequence[str]) -> int:
     batch_ids = {
         invitation.first.batch_id for invitation in invitations if invitation.first and invitation.first.batch_id
     }
-    claimed = _claimed_batches(batch_ids)
+    ours = cancel_unclaimed_batches(wave_id, "first", {batch_id for batch_id in batch_ids if batch_id})
     unsent = [
-        invitation
-        for invitation in invitations
-        if invitation.first is not None and invitation.first.batch_id not in claimed
+        invitation for invitation in invitations if invitation.first is not None and invitation.first.batch_id in ours
     ]
     entries = [(invitation.contact_id, invitation.survey_entry) for invitation in unsent if invitation.survey_entry]
     released = release_surveys(entries)
@@ -654,13 +659,6 @@ def _release(ids: Sequence[str]) -> int:
     ]
     transact_updates(Invitation, requests)
     return len(released)
-
-
-def _claimed_batches(batch_ids: Iterable[str | None]) -> set[str]:
-    ids = sorted({batch_id for batch_id in batch_ids if batch_id})
-    if not ids:
-        return set()
-    return {batch.batch_id for batch in SendBatch.batch_get(ids, consistent_read=True, attributes_to_get=["batch_id"])}
 
 
 # ------------------------------------------------------------------ tables of the steps

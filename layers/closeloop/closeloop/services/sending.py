@@ -203,13 +203,25 @@ def retry_delay_seconds(attempt: int) -> int:
 # ------------------------------------------------------------------ reads
 
 
+INVITATION_READ = ["invitation_id", "contact_id", "language", "status", "responded_at", "first", "reminder"]
+CONTACT_READ = ["contact_id", "email", "email_hash", "first_name", "last_name", "language", "erased_at"]
+"""What the sender reads of an invitation and a contact: no more travels (or is parsed) per email."""
+
+
 def _read(request: SendRequest) -> tuple[dict[str, Invitation], dict[str, Contact], set[str]]:
     """Invitations, contacts and suppressions: three BatchGetItem calls."""
     invitations = {
-        str(item.invitation_id): item for item in Invitation.batch_get(request.invitation_ids, consistent_read=True)
+        str(item.invitation_id): item
+        for item in Invitation.batch_get(
+            request.invitation_ids, consistent_read=True, attributes_to_get=INVITATION_READ
+        )
     }
     contact_ids = {str(item.contact_id) for item in invitations.values()}
-    contacts = {str(item.contact_id): item for item in Contact.batch_get(contact_ids)} if contact_ids else {}
+    contacts = (
+        {str(item.contact_id): item for item in Contact.batch_get(contact_ids, attributes_to_get=CONTACT_READ)}
+        if contact_ids
+        else {}
+    )
     hashes = {str(contact.email_hash) for contact in contacts.values() if contact.email_hash}
     suppressed = (
         {str(item.email_hash) for item in Suppression.batch_get(hashes, consistent_read=True)} if hashes else set()
