@@ -96,7 +96,10 @@ def test_a_message_reaches_its_function(runtime: Runtime) -> None:
 
     assert runtime.event_sources.drain(timeout=20)
 
-    assert [(job["body"], job["attempt"]) for job in seen(runtime, "job") if job["body"] == "hello"] == [("hello", "1")]
+    # at least once, as SQS delivers: the queue's visibility timeout is 1 s (for the retry tests), so
+    # a cold worker on a busy machine may see the message a second time
+    deliveries = [job["attempt"] for job in seen(runtime, "job") if job["body"] == "hello"]
+    assert "1" in deliveries
 
 
 def test_a_message_that_always_fails_lands_in_the_dlq_after_its_retries(runtime: Runtime) -> None:
