@@ -13,8 +13,9 @@ a stream (closeloop.rules.contacts_csv), and handles the records 100 at a time:
   when nothing changed, so re-importing a file writes no contact;
 - then the rejected rows (BatchWriteItem) and the progress (one UpdateItem, under the lease).
 
-Duplicates in one file (also differing in case) are found with a set of 8-byte hashes of the
-emails seen: the first row of an address wins, the others are reported. A run that stops (timeout,
+Duplicates in one file (also differing in case) are found with the 8-byte hashes of the emails
+seen (closeloop.rules.address_set, 12 bytes an address): the first row of an address wins, the
+others are reported. A run that stops (timeout,
 crash) leaves its progress; the retry takes the lease over and goes on after the last line done.
 """
 
@@ -41,6 +42,7 @@ from closeloop.models import Contact, ContactEmail, Import, ImportRow
 from closeloop.models.imports import IMPORT_COUNTS, META, row_key
 from closeloop.observability import MetricUnit, logger, metrics
 from closeloop.rules import contact_fields as rules
+from closeloop.rules.address_set import AddressSet
 from closeloop.rules.contact_fields import FIELD_LABELS, FieldProblem, Language
 from closeloop.rules.contacts_csv import (
     RECORD_MESSAGES,
@@ -256,7 +258,7 @@ class _Run:
         self.meta = meta
         self.owner = owner
         self.remaining_ms = remaining_ms
-        self.seen: dict[int, int] = {}  # 8 bytes of the email's hash -> first line with it
+        self.seen = AddressSet()  # 8 bytes of the email's hash -> first line with it
         self.staff: dict[str, bool] = {}
         self.key = hash_key()
         self.started_at: datetime = meta.started_at or clock.now()
@@ -304,11 +306,10 @@ class _Run:
             self.reject(record.line, [self.problem(error.code, "email", error.params)], raw_email)
             return None
         digest = int.from_bytes(hashlib.blake2b(normal.encode(), digest_size=8).digest(), "big")
-        first = self.seen.get(digest)
-        if first is not None:
+        first = self.seen.setdefault(digest, record.line)
+        if first != record.line:
             self.reject(record.line, [self.problem("duplicate", "email", {"of_line": str(first)})], raw_email)
             return None
-        self.seen[digest] = record.line
         values: dict[str, Any] = {}
         problems: list[dict[str, Any]] = []
         for name in OPTIONAL_FIELDS:
