@@ -12,6 +12,12 @@ not have. None of them changes what moto answers.
 - Transactions copying a table once per item: to roll a failed transaction back, moto deep-copies
   each touched table for every item of the transaction (10 items on one table: 10 copies). The
   copy is made once per table and transaction; the state restored is the same.
+
+And one thing moto gets wrong under concurrency, which DynamoDB never does: its server serves
+requests on threads, and a conditional write checks then writes in two steps, so two concurrent
+`attribute_not_exists` writes of one item could both pass; worse, a cancelled transaction
+restores the tables as they were when it began, erasing writes made meanwhile. Every DynamoDB
+read and write of the backend takes one lock, so each is atomic, as DynamoDB's are.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from moto.dynamodb import models as dynamodb_models
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
 from moto.sqs.models import Message, SQSBackend
+
+from closeloop_local.moto_numbers import exact_numbers
+from closeloop_local.moto_streams import streams_survive_rollbacks
 
 _applied = False
 _copies = threading.local()
@@ -48,6 +57,8 @@ def _speed_up_moto() -> None:
     if _applied:
         return
     _applied = True
+    exact_numbers()  # ADD keeps DynamoDB's exact numbers (closeloop_local.moto_numbers)
+    streams_survive_rollbacks()  # a cancelled transaction leaves readers on the live shard (moto_streams)
     MotoRequestHandler.disable_nagle_algorithm = True  # socketserver.StreamRequestHandler's switch
 
     def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
@@ -67,6 +78,28 @@ def _speed_up_moto() -> None:
 
     dynamodb_models.copy = _CopyOncePerTransaction  # type: ignore[attr-defined]
     dynamodb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    for name in _ATOMIC_DYNAMODB_OPERATIONS:
+        setattr(dynamodb_models.DynamoDBBackend, name, _atomic(getattr(dynamodb_models.DynamoDBBackend, name)))
+
+
+_ATOMIC_DYNAMODB_OPERATIONS = (
+    "put_item",
+    "get_item",
+    "query",
+    "scan",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+)
+_dynamodb_lock = threading.RLock()  # re-entrant: a transaction calls put_item and update_item
+
+
+def _atomic(operation: Any) -> Any:
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_lock:
+            return operation(*args, **kwargs)
+
+    return atomic
 
 
 def moto_server(host: str, port: int) -> ThreadedMotoServer:

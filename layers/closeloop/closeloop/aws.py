@@ -10,6 +10,7 @@ from botocore.config import Config
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_sessions: list[boto3.session.Session] = []  # one session a container: it loads botocore's data once
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10)
 # SES has no idempotency key: a send retried after a timeout may be a second email. Its calls are
@@ -27,7 +28,9 @@ def client(service: str) -> Any:
     with _lock:
         if service not in _clients:
             config = _SERVICE_CONFIG.get(service, _CONFIG)
-            _clients[service] = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+            if not _sessions:
+                _sessions.append(boto3.session.Session())
+            _clients[service] = _sessions[0].client(service, config=config)  # type: ignore[call-overload]
         return _clients[service]
 
 
@@ -41,3 +44,4 @@ def reset() -> None:
     """Forget every client (tests switching endpoints or credentials)."""
     with _lock:
         _clients.clear()
+        _sessions.clear()

@@ -36,6 +36,14 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "POST /waves/{wave_id}/preview": STAFF,
     "POST /waves/{wave_id}/test-send": MANAGERS,
     "POST /waves/{wave_id}/cancel": MANAGERS,
+    # F3: the survey email's score links and the page's Send button, for anyone holding the token
+    "GET /r/{token}/{score}": PUBLIC,
+    "HEAD /r/{token}/{score}": PUBLIC,
+    "POST /r/{token}": PUBLIC,
+    # F3: the email's unsubscribe link and the List-Unsubscribe one-click POST, for anyone holding the token
+    "GET /u/{token}": PUBLIC,
+    "POST /u/{token}": PUBLIC,
+    "POST /u/{token}/undo": PUBLIC,
 }
 
 

@@ -19,6 +19,8 @@ ROUTER_MODULES = (
     "closeloop.api.contacts",
     "closeloop.api.imports",
     "closeloop.api.waves",
+    "closeloop.api.survey",
+    "closeloop.api.unsubscribe",
 )
 
 

@@ -1,0 +1,104 @@
+"""Counters recomputed from the items, and compared with what Stats holds (docs/data-model.md 9.6).
+
+`recount_nps()` sums `contribution(item)` (closeloop.rules.nps_counters, the function the stream
+consumer applies) over every Responses item, read with a parallel Scan of their anonymous
+attributes only; `verify_nps()` gives the differences with the Stats `nps` items and the waves'
+`responded` counts. It writes nothing: the property tests call it once the streams have drained,
+and `closeloop stats verify` is its command.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from boto3.dynamodb.types import TypeDeserializer
+from pynamodb.models import Model
+
+from closeloop.models import Response, Stat, Wave
+from closeloop.rules.nps_counters import NPS_METRIC, STATS, WAVE, Counts, Target, total
+
+ANONYMOUS = ["response_id", "wave_id", "segment", "language", "month", "weight", "score", "category"]
+ANONYMOUS += ["confirmed", "has_comment"]
+WAVE_COUNTS = ("responded", "responded_confirmed")
+NPS_ATTRIBUTE = re.compile(r"^(n_(det|pas|pro)_[cu]|w_(det|pas|pro)_[cu]|w2_[cu]|comment_[cu])$")
+SCAN_SEGMENTS = 4
+
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True, order=True)
+class Difference:
+    """A counter whose stored value is not the recount's."""
+
+    target: Target
+    attribute: str
+    expected: Decimal  # the recount
+    found: Decimal  # what is stored
+
+
+def _scan(
+    model: type[Model], attributes: list[str] | None, segment: int, filter_condition: Any = None
+) -> list[dict[str, Any]]:
+    connection = model._get_connection()
+    items: list[dict[str, Any]] = []
+    start: dict[str, Any] | None = None
+    while True:
+        page = connection.scan(
+            attributes_to_get=attributes,
+            filter_condition=filter_condition,
+            segment=segment,
+            total_segments=SCAN_SEGMENTS,
+            exclusive_start_key=cast(Any, start),  # the LastEvaluatedKey map, as PynamoDB takes it
+            consistent_read=True,
+        )
+        items += [{name: _deserializer.deserialize(value) for name, value in raw.items()} for raw in page["Items"]]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items
+
+
+def _parallel_scan(
+    model: type[Model], attributes: list[str] | None, filter_condition: Any = None
+) -> Iterator[dict[str, Any]]:
+    with ThreadPoolExecutor(SCAN_SEGMENTS) as pool:
+        pages = pool.map(lambda n: _scan(model, attributes, n, filter_condition), range(SCAN_SEGMENTS))
+        for page in pages:
+            yield from page
+
+
+def recount_nps() -> Counts:
+    """Every `nps` counter and wave response count, from the Responses items."""
+    return total(_parallel_scan(Response, ANONYMOUS))
+
+
+def stored_nps() -> Counts:
+    """What Stats holds in its `nps` items, and the waves in their response counts."""
+    stored: Counts = {}
+    for item in _parallel_scan(Stat, None, Stat.metric == NPS_METRIC):
+        values = {name: Decimal(value) for name, value in item.items() if NPS_ATTRIBUTE.match(name)}
+        stored[Target(STATS, str(item["scope"]), NPS_METRIC)] = values
+    for item in _parallel_scan(Wave, ["wave_id", *WAVE_COUNTS]):
+        stored[Target(WAVE, str(item["wave_id"]))] = {name: Decimal(item[name]) for name in WAVE_COUNTS if name in item}
+    return stored
+
+
+def verify_nps() -> list[Difference]:
+    """The counters that differ from a recount (empty: Stats is right), waves that exist only.
+    Writes nothing."""
+    expected = recount_nps()
+    found = stored_nps()
+    differences = []
+    for target in sorted(set(expected) | set(found)):
+        if target.table == WAVE and target not in found:
+            continue  # no such wave: the counters log it and keep its Stats only
+        wanted, held = expected.get(target, {}), found.get(target, {})
+        for attribute in sorted(set(wanted) | set(held)):
+            a, b = wanted.get(attribute, Decimal(0)), held.get(attribute, Decimal(0))
+            if a != b:
+                differences.append(Difference(target, attribute, a, b))
+    return differences
