@@ -24,6 +24,7 @@ from closeloop.models import Contact, Invitation, Wave, invitation_id_for
 from closeloop.models.invitation import SendStep
 from closeloop.secrets import email_hash
 from closeloop.settings import get_settings
+from tests.integration.streams import TableStream
 from tests.support import LambdaContext, load_event, load_handler
 
 REGION = "eu-west-1"
@@ -188,39 +189,11 @@ def spy_ses(inject: Callable[[int, str], Injected | None] | None = None) -> SesS
     return spy
 
 
-class LedgerStream:
+class LedgerStream(TableStream):
     """The SendBatches stream, read from its start and fed to dispatch_ledger as Lambda would."""
 
     def __init__(self) -> None:
-        table = get_settings().send_batches_table
-        arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=table)["Table"]["LatestStreamArn"]
-        # botocore names an account-based endpoint for calls with a stream ARN; moto answers the regional one
-        endpoint = f"https://streams.dynamodb.{REGION}.amazonaws.com"
-        self.streams = boto3.client("dynamodbstreams", region_name=REGION, endpoint_url=endpoint)
-        self.arn = arn
-        shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-        self.after: dict[str, str | None] = {shard["ShardId"]: None for shard in shards}
-
-    def _iterator(self, shard_id: str) -> str:
-        # A fresh iterator for every read, after the last record seen: moto replaces a table (and its
-        # stream) by a copy when a transaction fails, and an old iterator would read the old copy.
-        after = self.after[shard_id]
-        position: dict[str, str] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        answer = self.streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard_id, **position)
-        return str(answer["ShardIterator"])
-
-    def read(self) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for shard_id in self.after:
-            found = self.streams.get_records(ShardIterator=self._iterator(shard_id))["Records"]
-            if found:
-                self.after[shard_id] = found[-1]["dynamodb"]["SequenceNumber"]
-            records += found
-        return records
+        super().__init__(get_settings().send_batches_table, from_start=True)
 
     def apply(self, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Feed the records (the new ones by default) to dispatch_ledger; its answer."""
