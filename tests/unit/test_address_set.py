@@ -39,3 +39,13 @@ def test_a_hundred_thousand_addresses_take_a_few_megabytes() -> None:
 
     assert len(table) == 100_000
     assert len(table._keys) * 12 <= 4 * 1024 * 1024  # 12 bytes a slot, at most 2**18 slots
+
+
+def test_hash_zero_is_an_address_like_any_other() -> None:
+    table = AddressSet()
+
+    assert table.get(0) is None
+    assert table.setdefault(0, 1) == 1
+    assert table.setdefault(1, 2) == 2  # not taken for hash 0's slot
+    assert table.setdefault(0, 3) == 1
+    assert (table.get(0), table.get(1), len(table)) == (1, 2, 2)

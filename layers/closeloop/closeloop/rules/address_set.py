@@ -16,12 +16,13 @@ _MAX_LOAD = 0.6
 
 
 class AddressSet:
-    """8-byte address hashes -> the first line that had each (lines from 1, below 2**32)."""
+    """8-byte address hashes -> the first line that had each (lines from 1, below 2**32; hash 0 kept apart)."""
 
     def __init__(self) -> None:
         self._keys = array("Q", bytes(8 * _MIN_CAPACITY))
         self._lines = array("I", bytes(4 * _MIN_CAPACITY))
         self._size = 0
+        self._zero_line = 0  # hash 0 lives here: 0 marks an empty slot in the arrays
 
     def __len__(self) -> int:
         return self._size
@@ -36,13 +37,20 @@ class AddressSet:
 
     def get(self, digest: int) -> int | None:
         """The first line with this hash, or None."""
-        key = digest or 1  # 0 marks an empty slot
+        if digest == _EMPTY:
+            return self._zero_line or None
+        key = digest
         slot = self._slot(key)
         return self._lines[slot] if self._keys[slot] == key else None
 
     def setdefault(self, digest: int, line: int) -> int:
         """The first line with this hash, recording `line` when it is the first."""
-        key = digest or 1
+        if digest == _EMPTY:
+            if not self._zero_line:
+                self._zero_line = line
+                self._size += 1
+            return self._zero_line
+        key = digest
         slot = self._slot(key)
         if self._keys[slot] == key:
             return int(self._lines[slot])
