@@ -26,7 +26,6 @@ PRELOAD = [
     "boto3",
     "botocore.session",
     "pydantic",
-    "pydantic_settings",
     "jinja2",
     "pynamodb.models",
 ]

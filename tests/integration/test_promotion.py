@@ -66,6 +66,7 @@ def test_a_persons_lone_click_becomes_an_unconfirmed_response_after_the_delay(
 ) -> None:
     # Given a person who opened their email 10 minutes after delivery and clicked 8, then left
     invitation = _invitation_delivered_minutes_ago(10)
+    clicked_at = clock.now()
     _click(invitation, "8")
 
     # When the promoter runs before the delay has passed, it waits
@@ -79,7 +80,10 @@ def test_a_persons_lone_click_becomes_an_unconfirmed_response_after_the_delay(
     response = _response(invitation)
     assert response is not None
     assert (response.score, response.category, response.confirmed, response.source) == (8, "passive", False, "click")
-    assert Invitation.get(invitation.invitation_id).responded_at is not None
+    # dated from the click, not from the promoter's run 31 minutes later
+    assert response.created_at == clicked_at
+    assert response.updated_at == clock.now()
+    assert Invitation.get(invitation.invitation_id).responded_at == clicked_at
     assert _waiting(invitation) == []  # decided: out of the index
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert any(line.get("clicks_promoted") == [1.0] or line.get("clicks_promoted") == 1.0 for line in emitted)

@@ -174,9 +174,11 @@ def test_the_layer_requirements_are_the_lock_files_runtime_dependencies() -> Non
 
 
 def test_every_table_of_the_settings_is_named_in_globals_and_health_may_describe_it() -> None:
+    from dataclasses import fields
+
     from closeloop.settings import Settings
 
-    settings_tables = {name.upper() for name in Settings.model_fields if name.endswith("_table")}
+    settings_tables = {item.name.upper() for item in fields(Settings) if item.name.endswith("_table")}
     assert settings_tables == set(_env_to_table())
     statements = template()["Resources"]["PlatformFunction"]["Properties"]["Policies"][0]["Statement"]
     described = {arn["Fn::GetAtt"][0] for arn in statements[0]["Resource"]}

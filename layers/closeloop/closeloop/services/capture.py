@@ -340,8 +340,12 @@ def record_response(
     *,
     source: str = "form",
     confirmed: bool = True,
+    answered_at: datetime | None = None,
 ) -> ResponseResult:
     """Write the response of an invitation and mark the invitation, in one transaction.
+
+    `answered_at` is when the person answered (default: now); a promoted click passes the click's
+    time, so the response, its month and the invitation's `responded_at` date from the click.
 
     Idempotent: the same answer again writes nothing. A confirmed call creates the response,
     changes its score and comment, or confirms (replaces) an unconfirmed one; an unconfirmed
@@ -359,7 +363,7 @@ def record_response(
     read = _read(invitation_id, consistent=True)
     if read.invitation is None:
         raise NotFound("no such invitation")
-    return _record(read, score, cleaned, source=source, confirmed=confirmed)
+    return _record(read, score, cleaned, source=source, confirmed=confirmed, answered_at=answered_at)
 
 
 @dataclass(frozen=True)
@@ -382,8 +386,19 @@ def _month(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m")
 
 
-def _plan(read: _Read, score: int, comment: str | None, *, source: str, confirmed: bool, now: datetime) -> _Plan:
-    """What to write for this answer, given what is stored."""
+def _plan(
+    read: _Read,
+    score: int,
+    comment: str | None,
+    *,
+    source: str,
+    confirmed: bool,
+    now: datetime,
+    answered_at: datetime | None = None,
+) -> _Plan:
+    """What to write for this answer, given what is stored (`now` the write, `answered_at` the
+    answer, `now` when not given)."""
+    answered = answered_at or now
     invitation = read.invitation
     assert invitation is not None
     existing = read.response
@@ -420,8 +435,8 @@ def _plan(read: _Read, score: int, comment: str | None, *, source: str, confirme
             Response.language.set(language_or_default(invitation.language)),
             Response.weight.set(invitation.weight if invitation.weight is not None else 1),
             Response.first_score.set(score),
-            Response.captured_month.set(_month(now)),
-            Response.created_at.set(now),
+            Response.captured_month.set(_month(answered)),
+            Response.created_at.set(answered),
             Response.edits.set(0),
             Response.version.set(1),
         ]
@@ -430,7 +445,7 @@ def _plan(read: _Read, score: int, comment: str | None, *, source: str, confirme
         if invitation.month:
             actions.append(Response.month.set(invitation.month))
         if confirmed:
-            actions.append(Response.confirmed_at.set(now))
+            actions.append(Response.confirmed_at.set(answered))
         condition = Response.response_id.does_not_exist()
         result = ResponseResult(response_id, category, score, confirmed, created=True, changed=False, locked=False)
     else:
@@ -438,7 +453,7 @@ def _plan(read: _Read, score: int, comment: str | None, *, source: str, confirme
         if existing.confirmed:
             actions.append(Response.edits.add(1))
         else:  # a person confirms a promoted click: their answer replaces it, as their first
-            actions += [Response.first_score.set(score), Response.confirmed_at.set(now)]
+            actions += [Response.first_score.set(score), Response.confirmed_at.set(answered)]
         stored_version = read.response_version
         condition = Response.locked_at.does_not_exist() & (
             Response.version == stored_version if stored_version is not None else Response.version.does_not_exist()
@@ -448,8 +463,8 @@ def _plan(read: _Read, score: int, comment: str | None, *, source: str, confirme
     items = [_update(Response, response_id, actions, condition)]
     if invitation.responded_at is None or invitation.delivered_at is None:
         marks = [
-            Invitation.responded_at.set(Invitation.responded_at | now),
-            Invitation.delivered_at.set(Invitation.delivered_at | now),
+            Invitation.responded_at.set(Invitation.responded_at | answered),
+            Invitation.delivered_at.set(Invitation.delivered_at | answered),
         ]
         items.append(_update(Invitation, response_id, marks, Invitation.invitation_id.exists()))
     return _Plan(result, items)
@@ -462,12 +477,13 @@ def _record(
     *,
     source: str,
     confirmed: bool,
+    answered_at: datetime | None = None,
 ) -> ResponseResult:
     """Plan and write; a write refused because someone else wrote first is planned again from the
     item the refusal returns (no read), a conflict is retried once after a short random pause."""
     client = aws.client("dynamodb")
     for attempt in range(ATTEMPTS):
-        plan = _plan(read, score, comment, source=source, confirmed=confirmed, now=clock.now())
+        plan = _plan(read, score, comment, source=source, confirmed=confirmed, now=clock.now(), answered_at=answered_at)
         if not plan.items:
             _count(plan.result)
             return plan.result

@@ -123,7 +123,14 @@ def _promote(invitation: Invitation, candidate: ClickSeen, run: PromotionRun) ->
     if candidate.score is None or not _open_at(invitation, candidate.clicked_at):
         return True
     try:
-        result = record_response(invitation_id, candidate.score, None, source=PROMOTION_SOURCE, confirmed=False)
+        result = record_response(
+            invitation_id,
+            candidate.score,
+            None,
+            source=PROMOTION_SOURCE,
+            confirmed=False,
+            answered_at=candidate.clicked_at,
+        )
     except Unavailable:
         logger.warning("click not promoted yet: the write kept conflicting", extra={"invitation_id": invitation_id})
         return False
