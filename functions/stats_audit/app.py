@@ -1,6 +1,6 @@
-"""Nightly (and on demand): the NPS counters recounted from the Responses items; a lasting
-difference is logged and counted in `stats_differences`, which an alarm watches
-(docs/data-model.md 9.6). Writes nothing."""
+"""Nightly (and on demand): the counters (`nps` and `mail`) recounted from the Responses and
+Invitations items; a lasting difference is logged and counted in `stats_differences`, which an
+alarm watches (docs/data-model.md 9.6). Writes nothing."""
 
 import math
 from typing import Any
@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from closeloop.observability import MetricUnit, instrument, logger, metrics
-from closeloop.services.stats import Difference, audit_nps
+from closeloop.services.stats import Difference, audit_counters
 
 LOGGED = 100  # differences logged and returned one by one; the count covers them all
 DEFAULT_PAUSE, LONGEST_PAUSE = 60.0, 300.0
@@ -37,7 +37,7 @@ def _pause(event: Any) -> float:
 
 @instrument
 def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
-    audit = audit_nps(pause=_pause(event))
+    audit = audit_counters(pause=_pause(event))
     metrics.add_metric(name="stats_differences", unit=MetricUnit.Count, value=len(audit.differences))
     rows = [_row(difference) for difference in audit.differences[:LOGGED]]
     for row in rows:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from closeloop_cli import api, contacts, waves
+from closeloop_cli import api, contacts, mail, responses, waves
 
 app = typer.Typer(
     name="closeloop",
@@ -23,6 +23,8 @@ app = typer.Typer(
 console = Console()
 app.add_typer(contacts.app, name="contacts")
 app.add_typer(waves.app, name="waves")
+app.add_typer(mail.app, name="mail")
+app.add_typer(responses.app, name="responses")
 
 
 def _announce(entries: list[tuple[str, str]]) -> None:
@@ -38,6 +40,9 @@ def local(
     port: Annotated[int, typer.Option(help="Port of the local gateway.")] = 3000,
     template: Annotated[Path, typer.Option(help="The SAM template to run.")] = Path("template.yaml"),
     seed: Annotated[bool, typer.Option("--seed/--no-seed", help="Add the demo company on start.")] = True,
+    smtp_port: Annotated[
+        int, typer.Option(help="Port of the SMTP listener for mail coming back (SES receipt rules); 0: a free one.")
+    ] = 2525,
 ) -> None:
     """Run the whole system on this machine: no AWS account, no Docker."""
     from closeloop_local.runtime import TemplateError, serve
@@ -45,7 +50,7 @@ def local(
     if not template.is_file():
         api.fail(f"no template at {template}: run this from the project's folder or give --template")
     try:
-        serve(template, port=port, seed=seed, announce=_announce)
+        serve(template, port=port, seed=seed, announce=_announce, smtp_port=smtp_port)
     except TemplateError as error:
         api.fail(f"the local runtime cannot run {template}: {error}")
     except OSError as error:

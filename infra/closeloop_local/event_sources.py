@@ -1,5 +1,7 @@
 """Event source mappings, emulated: SQS queues and DynamoDB streams polled into their functions,
-and S3 notifications delivered to theirs (s3_notifications.py).
+S3 notifications delivered to theirs (s3_notifications.py), EventBridge events routed to the
+functions whose rules match them (eventbridge.py, with the SES events of ses_events.py), and mail
+received through the SES receipt rules (receipt_rules.py).
 
 Events have the shape Lambda gives them, and failures take AWS's paths: an SQS batch that fails
 stays on the queue until its visibility timeout (real time) ends, and moto's server moves a
@@ -27,8 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from closeloop_local.eventbridge import EventRouter
 from closeloop_local.patterns import EventPattern
+from closeloop_local.receipt_rules import Receiver
 from closeloop_local.s3_notifications import S3Notifications
+from closeloop_local.ses_events import SesEvents
 
 if TYPE_CHECKING:
     from closeloop_local.runtime import InvocationResult, Runtime
@@ -638,6 +643,13 @@ class EventSources:
         self.s3 = S3Notifications(
             runtime, lambda fid, event: _invoke(runtime, self._activity, fid, event), self._activity.stopping
         )
+        self.events = EventRouter(
+            runtime, lambda fid, event: _invoke(runtime, self._activity, fid, event), self._activity.stopping
+        )
+        self.ses_events = SesEvents(runtime, self.events)
+        self.receiver = Receiver(
+            runtime, lambda fid, event: _invoke(runtime, self._activity, fid, event), self._activity.stopping
+        )
 
     def start(self) -> None:
         self._activity.stopping.clear()
@@ -654,6 +666,9 @@ class EventSources:
         for mapping in mappings:
             mapping.start()
         self.s3.start()
+        self.events.start()
+        self.ses_events.start()
+        self.receiver.start()
 
     def stop(self) -> None:
         self._activity.stopping.set()
@@ -662,13 +677,17 @@ class EventSources:
         for mapping in mappings:
             mapping.stop()
         self.s3.stop()
+        self.ses_events.stop()
+        self.events.stop()
+        self.receiver.stop()
         self.queues, self.streams = [], []
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until queues and streams have settled; False if `timeout` seconds were not enough.
 
         Settled: every stream read to its end, every mapped queue with no message visible,
-        delayed or in hand, no S3 notification waiting or being delivered, no invocation in
+        delayed or in hand, no S3 notification, EventBridge event or received mail waiting or
+        being delivered, no invocation in
         flight, and none started during the last round of checks (so that a cascade, a stream
         consumer writing to a queue, settles too). A message
         waiting out a visibility timeout that ends after the timeout does not hold the drain.
@@ -686,6 +705,8 @@ class EventSources:
                 and all(s.read_since(round_began) for s in self.streams)
                 and all(q.settled(deadline) for q in self.queues)
                 and self.s3.settled()
+                and self.events.settled()
+                and self.receiver.settled()
                 and activity.started == mark
             ):
                 return True

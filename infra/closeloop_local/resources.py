@@ -366,6 +366,26 @@ TYPES: dict[str, ResourceType] = {
     "AWS::Cognito::UserPoolDomain": ResourceType(
         "emulate", "no hosted UI locally: sign in with POST /_local/login", name_property="Domain"
     ),
+    "AWS::SES::ReceiptRuleSet": ResourceType(
+        "emulate",
+        "the active rule set: mail to the SMTP listener or POST /_local/inbound goes through its rules",
+        name_property="RuleSetName",
+    ),
+    "AWS::SES::ReceiptRule": ResourceType(
+        "emulate",
+        "applied by the runtime to received mail (S3, Lambda, AddHeader and Stop actions)",
+    ),
+    "AWS::SES::ConfigurationSetEventDestination": ResourceType(
+        "emulate",
+        "its EventBridge destination gets SES's events (send, delivery, bounce, complaint) from the runtime",
+    ),
+    "AWS::Events::Rule": ResourceType(
+        "emulate",
+        "the runtime's router matches events (PutEvents, SES events) and invokes its function targets",
+        name_property="Name",
+        arn="arn:{partition}:events:{region}:{account}:rule/{name}",
+        attributes={"Arn": "{arn}"},
+    ),
     # ---------------------------------------------------------------- nothing to do locally
     "AWS::CloudWatch::Alarm": ResourceType(
         "ignore",
@@ -410,5 +430,6 @@ EVENT_TYPES: dict[str, str] = {
     "SQS": "a poller feeds the queue's messages to the function",
     "DynamoDB": "a poller feeds the stream's records to the function",
     "S3": "moto queues the bucket's notifications, the runtime delivers them to the function",
+    "EventBridgeRule": "the runtime's router invokes the function with each matching event",
 }
 """Function event types the runtime delivers; any other stops the start."""

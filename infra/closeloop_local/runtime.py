@@ -2,7 +2,8 @@
 
 moto's server stands in for AWS; the resources are created from the template; each function runs
 in its own worker processes; the gateway serves the HTTP API; the domain clock fires schedules;
-pollers feed queues and streams to their functions.
+pollers feed queues and streams to their functions; EventBridge rules route events to
+functions; an SMTP listener hands mail to the SES receipt rules.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
@@ -24,6 +26,8 @@ from closeloop_local.clock import DomainClock
 from closeloop_local.event_sources import EventSources
 from closeloop_local.gateway import Gateway
 from closeloop_local.logs import LogSink
+from closeloop_local.receipt_rules import MessageRefused, addresses, envelope_of
+from closeloop_local.smtp import SmtpServer
 from closeloop_local.template import FunctionSpec, Pseudo, ResolvedTemplate, Resolver, TemplateError, provision
 from closeloop_local.web import HttpRequest, HttpResponse, json_response
 from closeloop_local.workers import (
@@ -37,6 +41,7 @@ from closeloop_local.workers import (
 __all__ = ["FunctionSpec", "InvocationResult", "Runtime", "TemplateError", "describe", "serve"]
 
 HOST = "127.0.0.1"
+SMTP_PORT = 2525
 RUNTIME_KEY = access_key_for("LocalRuntime")
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 """Variables of the machine a worker keeps (Lambda sets PATH, LANG and the like too)."""
@@ -45,8 +50,9 @@ _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 class Runtime:
     """One local stack: start() it, use it, stop() it (or use it as a context manager).
 
-    Ports 0 take free ones; `state_dir` (logs) is relative to the template's folder; `parameters`
-    override the template's defaults and infra/local/parameters.json.
+    Ports 0 take free ones (`smtp_port` too, 0 by default: `make run` takes 2525); `state_dir` (logs)
+    is relative to the template's folder; `parameters` override the template's defaults and
+    infra/local/parameters.json.
     """
 
     template: ResolvedTemplate
@@ -69,10 +75,13 @@ class Runtime:
         region: str = "eu-west-1",
         echo_logs: bool = True,
         max_workers_per_function: int = DEFAULT_MAX_WORKERS,
+        smtp_port: int = 0,
     ) -> None:
         self.template_path = Path(template_path).resolve()
         self.port = port
         self.moto_port = moto_port or 0
+        self.smtp_port = smtp_port
+        self.moto_port_in_use = 0
         self.seed = seed
         self.state_dir = self.template_path.parent / state_dir
         self.region = region
@@ -166,6 +175,7 @@ class Runtime:
             self._started.append(self.clock.stop)
             self.event_sources.start()
             self._started.append(self.event_sources.stop)
+            self._start_smtp()
             self._started.append(self.gateway.stop)  # stopped first too, so no request meets a stopping runtime
             if self.seed:
                 from closeloop_local import demo
@@ -196,7 +206,15 @@ class Runtime:
         moto.start()
         self._started.append(moto.stop)
         host, port = moto.get_host_and_port()
+        self.moto_port_in_use = int(port)
         self._moto_endpoint = f"http://{host}:{port}"
+
+    def _start_smtp(self) -> None:
+        receiver = self.event_sources.receiver
+        smtp = SmtpServer(HOST, self.smtp_port, accepts=receiver.covers, deliver=receiver.receive)
+        smtp.start()
+        self._started.append(smtp.stop)
+        self.smtp_port = smtp.port
 
     def _create_resources(self) -> None:
         provision(self.resolver, self)
@@ -247,6 +265,7 @@ class Runtime:
         self.gateway.add_local_route("GET", "/_local/clock", self._get_clock)
         self.gateway.add_local_route("POST", "/_local/clock", self._post_clock)
         self.gateway.add_local_route("GET", "/_local/jwks.json", self._get_jwks)
+        self.gateway.add_local_route("POST", "/_local/inbound", self._post_inbound)
         outbox.register(self.gateway)
         authorizers = [route.authorizer for route in routes if route.authorizer is not None]
         if authorizers:
@@ -263,6 +282,25 @@ class Runtime:
         except ValueError:
             return json_response(400, {"message": 'the body must be JSON, such as {"advance": "P3D"}'})
         return json_response(*self.clock.handle_post(body))
+
+    def _post_inbound(self, request: HttpRequest, _parameters: dict[str, str]) -> HttpResponse:
+        """A raw RFC 5322 message, received as the SMTP listener receives it (`?to=`, `?from=`)."""
+        if not request.body.strip():
+            return json_response(400, {"message": "the body must be a raw RFC 5322 message"})
+        query = parse_qs(request.raw_query)
+        senders = query.get("from") or []
+        envelope = envelope_of(request.body, addresses(query.get("to", [])), senders[0] if senders else None)
+        if not envelope.recipients:
+            return json_response(400, {"message": "no recipient: give ?to= or a To header"})
+        receiver = self.event_sources.receiver
+        refused = [address for address in envelope.recipients if not receiver.covers(address)]
+        envelope.recipients = [address for address in envelope.recipients if address not in refused]
+        try:
+            message_id = receiver.receive(request.body, envelope)
+        except MessageRefused as error:
+            status = {552: 413, 550: 422}.get(error.code, 503)
+            return json_response(status, {"message": error.reason, "refused": refused})
+        return json_response(202, {"message_id": message_id, "refused": refused})
 
     def _get_jwks(self, _request: HttpRequest, _parameters: dict[str, str]) -> HttpResponse:
         return json_response(200, self.issuer.jwks())
@@ -294,6 +332,7 @@ _PAGES = (
     ("Outbox", "GET", "/_local/outbox"),
     ("Clock", "GET", "/_local/clock"),
     ("Sign in", "POST", "/_local/login"),
+    ("Inbound mail (raw)", "POST", "/_local/inbound"),
 )
 
 
@@ -301,10 +340,14 @@ def describe(runtime: Runtime) -> list[tuple[str, str]]:
     """What a person needs to use the running runtime, as (what, where): the pages it serves."""
     served = {route.path for route in runtime.gateway.api_routes.routes()}
     served |= {route.path for route in runtime.gateway.local_routes.routes()}
-    return [("Gateway", runtime.url)] + [
-        (label, f"{runtime.url}{path}" if method == "GET" else f"{method} {runtime.url}{path}")
-        for label, method, path in _PAGES
-        if path in served
+    return [
+        ("Gateway", runtime.url),
+        *[
+            (label, f"{runtime.url}{path}" if method == "GET" else f"{method} {runtime.url}{path}")
+            for label, method, path in _PAGES
+            if path in served
+        ],
+        ("Inbound mail (SMTP)", f"smtp://{HOST}:{runtime.smtp_port}"),
     ]
 
 
@@ -315,6 +358,7 @@ def serve(
     seed: bool = True,
     parameters: Mapping[str, Any] | None = None,
     announce: Callable[[list[tuple[str, str]]], None] | None = None,
+    smtp_port: int = SMTP_PORT,
 ) -> None:
     """Run the runtime until Ctrl-C (or SIGTERM), then stop it cleanly."""
     stopping = threading.Event()
@@ -323,7 +367,7 @@ def serve(
         stopping.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    runtime = Runtime(template_path, port=port, seed=seed, parameters=parameters)
+    runtime = Runtime(template_path, port=port, seed=seed, parameters=parameters, smtp_port=smtp_port)
     try:
         runtime.start()
         entries = describe(runtime)

@@ -181,7 +181,7 @@ class S3Notifications:
         self.notifications = {n.configuration_id: n for n in found}
         self.sqs = self.runtime.client("sqs")
         # A name of its own: moto's state is one per process, and two runtimes in one process (a
-        # test session) must not read each other's notifications.
+        # test run) must not read each other's notifications.
         name = f"{QUEUE_NAME}-{uuid.uuid4().hex[:8]}"
         self.url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -163,8 +163,10 @@ def test_a_scanner_fetching_every_link_seconds_after_sending_leaves_no_response_
     invitation = Invitation.get(invitation_id, consistent_read=True)
     sent_at = invitation.first.at
     after_send = [(_clicked_at(click) - sent_at).total_seconds() for click in clicks]
-    # a gateway's run: every link within 2 seconds of the send (about 0.9 s here, 2 CPUs)
-    assert max(after_send) < 2, f"the scanner ran seconds after the send: {sorted(after_send)}"
+    # a gateway's run takes a second or two; here its 27 requests share 2 CPUs with the sender,
+    # the ledger and the SES events the send sets off (1 to 2.3 s measured). What matters is that
+    # it stays well inside the scanner rule's window (a click within 60 s of delivery or sending).
+    assert max(after_send) < 4, f"the scanner ran seconds after the send: {sorted(after_send)}"
     assert invitation.unsubscribed_at is None, "showing the unsubscribe page changes nothing"
 
     # When the clock moves past the promotion delay (the promoter runs every 5 minutes)

@@ -47,9 +47,11 @@ def test_a_batch_on_the_send_queue_ends_in_the_outbox_with_links_to_the_gateway(
     unsubscribe = next(link for link in sent["links"] if "/u/" in link)
     assert unsubscribe.startswith(f"{system.url}/u/")
     assert read_token(unsubscribe.rsplit("/", 1)[1], TokenKind.UNSUBSCRIBE) == invitation_id
-    # and the ledger's consumer has marked the invitation sent with SES's message id
+    # and the ledger's consumer has marked the invitation sent with SES's message id, and SES's
+    # delivery event (emitted by the runtime as SES would) delivered
     invitation = Invitation.get(invitation_id, consistent_read=True)
-    assert (invitation.status, invitation.first.message_id) == ("sent", sent["id"])
+    assert (invitation.first.state, invitation.first.message_id) == ("sent", sent["id"])
+    assert invitation.status == "delivered"
 
     # The outbox page shows it, the HTML in a sandboxed frame, and the raw message is there too
     page = http.get("/_local/outbox", params={"invitation": invitation_id})

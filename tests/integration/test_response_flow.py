@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from closeloop import aws
-from closeloop.services import response_flow
+from closeloop.services import domain_events, response_flow
 from closeloop.services.capture import record_response
 from closeloop_local.template import ResolvedTemplate
 from tests.integration.dispatch import make_wave
@@ -23,7 +23,7 @@ Received = Callable[[], list[dict[str, Any]]]
 
 @pytest.fixture
 def ready(stack: ResolvedTemplate, monkeypatch: pytest.MonkeyPatch) -> ResolvedTemplate:
-    monkeypatch.setattr(response_flow.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr(domain_events.time, "sleep", lambda _seconds: None)
     return stack
 
 

@@ -1,5 +1,5 @@
-"""The nightly counters audit (functions/stats_audit): a recount of the responses against Stats
-and the waves' counts, twice a pause apart; what differs both times is logged, counted in the
+"""The nightly counters audit (functions/stats_audit): a recount of the responses and invitations
+against Stats and the waves' counts, twice a pause apart; what differs both times is logged, counted in the
 `stats_differences` metric (an alarm's) and returned; a counter the stream reaches meanwhile is
 not a difference. It writes nothing."""
 
@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 
 from closeloop import aws
+from closeloop.rules.mail_counters import MAIL_METRIC
 from closeloop.rules.nps_counters import NPS_METRIC
 from closeloop.services import counters
 from closeloop.services.capture import record_response
-from closeloop.services.stats import audit_nps
+from closeloop.services.stats import audit_counters
 from closeloop_local.moto_numbers import exact_numbers
 from closeloop_local.template import ResolvedTemplate
 from tests.integration.dispatch import make_wave
 from tests.integration.responses_support import apply_counters, nps_item, responses_stream, sent_invitation
+from tests.integration.ses_events_support import invitations_stream
 from tests.support import LambdaContext, load_handler
 
 audit = load_handler("stats_audit")
@@ -35,19 +37,19 @@ def ready(stack: ResolvedTemplate, monkeypatch: pytest.MonkeyPatch) -> ResolvedT
 def _answered_wave() -> str:
     """A wave with a detractor and a promoter, their records applied to the counters."""
     wave = make_wave(month="2027-03")
-    stream = responses_stream()
+    stream, invitations = responses_stream(), invitations_stream(from_start=False)
     for score in (2, 10):
         invitation = sent_invitation(wave.wave_id, segment="pharmacy", language="fr")
         record_response(invitation.invitation_id, score, None)
-    assert apply_counters(stream.read()) == {"batchItemFailures": []}
+    assert apply_counters(stream.read() + invitations.read()) == {"batchItemFailures": []}
     return wave.wave_id
 
 
-def _add(scope: str, attribute: str, value: int) -> None:
+def _add(scope: str, attribute: str, value: int, metric: str = NPS_METRIC) -> None:
     """A counter moved behind the stream's back (a bug, a hand edit)."""
     aws.client("dynamodb").update_item(
         TableName=ready_tables()["stats"],
-        Key={"scope": {"S": scope}, "metric": {"S": NPS_METRIC}},
+        Key={"scope": {"S": scope}, "metric": {"S": metric}},
         UpdateExpression="ADD #a :v",
         ExpressionAttributeNames={"#a": attribute},
         ExpressionAttributeValues={":v": {"N": str(value)}},
@@ -107,15 +109,35 @@ def test_a_wrong_counter_is_logged_counted_and_returned_and_nothing_is_written(
     assert nps_item(f"wave#{wave_id}")["n_det_c"] == 2
 
 
+def test_a_wrong_mail_counter_is_reported_with_its_metric(ready: Any) -> None:
+    # Given counters right for a wave whose two emails were answered (so delivered), then its
+    # `mail` item's delivered count moved by hand
+    wave_id = _answered_wave()
+    _add(f"wave#{wave_id}/language#fr", "delivered", -1, metric=MAIL_METRIC)
+
+    answer = audit({"pause_seconds": 0}, LambdaContext())
+
+    assert answer["first"] == [
+        {
+            "table": "stats",
+            "key": f"wave#{wave_id}/language#fr",
+            "metric": MAIL_METRIC,
+            "attribute": "delivered",
+            "expected": "2",
+            "found": "1",
+        }
+    ]
+
+
 def test_a_counter_the_stream_reaches_during_the_pause_is_not_a_difference(ready: Any) -> None:
     # Given a response written whose record has not reached the counters yet
     wave = make_wave(month="2027-03")
-    stream = responses_stream()
+    stream, invitations = responses_stream(), invitations_stream(from_start=False)
     invitation = sent_invitation(wave.wave_id)
     record_response(invitation.invitation_id, 7, "Correct.")
 
-    # When the audit looks, then the stream is applied during its pause
-    result = audit_nps(pause=60, sleep=lambda _seconds: apply_counters(stream.read()))
+    # When the audit looks, then the streams are applied during its pause
+    result = audit_counters(pause=60, sleep=lambda _seconds: apply_counters(stream.read() + invitations.read()))
 
     # Then nothing is reported, and what settled is said
     assert result.differences == []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ from tests.integration.planning_support import (
     send_queue_url,
     start,
 )
+from tests.integration.surveys import send_queued, survey
 from tests.support import LambdaContext, load_event, load_handler
 
 handler = load_handler("unsubscribe")
@@ -54,24 +55,6 @@ def system(stack: ResolvedTemplate, monkeypatch: pytest.MonkeyPatch) -> Resolved
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def send_queued(stack: ResolvedTemplate) -> None:
-    """Deliver every batch waiting on the send queue to the sender, then its ledger to dispatch_ledger."""
-    stream = LedgerStream()
-    for batch in drain_queue(send_queue_url(stack)):
-        message = {"batch_id": batch.batch_id, "wave_id": batch.wave_id, "step": batch.step}
-        deliver(json.dumps({**message, "invitation_ids": list(batch.invitation_ids), "attempt": batch.attempt}))
-    stream.apply()
-
-
-def survey(stack: ResolvedTemplate, starts: datetime = START) -> Wave:
-    """A wave to the test contacts' segment, started and sent: its emails are in SES's outbox."""
-    wave = new_wave(starts)
-    start(wave)
-    send_queued(stack)
-    assert {i.status for i in invitations_of(wave)} == {"sent"}, "every email of the wave went out"
-    return wave
 
 
 def list_unsubscribe_url(address: str) -> str:
@@ -397,6 +380,31 @@ def test_an_invitation_never_sent_has_no_unsubscribe_page(system: ResolvedTempla
     assert status == 404
     assert "Ce lien ne fonctionne pas" in page
     assert suppressions() == {}
+
+
+def test_a_link_opened_before_the_ledger_reached_the_invitation_still_unsubscribes(system: ResolvedTemplate) -> None:
+    # Given an email SES has accepted, whose outcome the ledger's stream has not copied yet
+    [contact] = add_contacts(1)
+    wave = new_wave()
+    start(wave)
+    stream = LedgerStream()
+    for batch in drain_queue(send_queue_url(system)):
+        body = {"batch_id": batch.batch_id, "wave_id": batch.wave_id, "step": batch.step}
+        deliver(json.dumps({**body, "invitation_ids": list(batch.invitation_ids), "attempt": batch.attempt}))
+    invitation = invitation_of(wave, contact)
+    assert (invitation.status, invitation.email_hash) == ("reserved", None)
+
+    # When the reader's mail client sends the one-click POST at once
+    status, _, page = call("POST", f"/u/{token_of(list_unsubscribe_url(contact.email))}", body=ONE_CLICK.encode())
+
+    # Then the address is suppressed, by the hash the ledger recorded at send
+    assert status == 200, page
+    [suppression] = suppressions().values()
+    assert (suppression.email_hash, suppression.source) == (contact.email_hash, "one_click")
+    # and when the stream catches up, the invitation is sent and keeps its unsubscribe
+    stream.apply()
+    stored = invitation_of(wave, contact)
+    assert (stored.status, stored.email_hash, stored.unsubscribe_source) == ("sent", contact.email_hash, "one_click")
 
 
 # ------------------------------------------------------------------ conflicts

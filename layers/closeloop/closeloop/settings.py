@@ -61,6 +61,8 @@ class Settings:
     send_batches_table: str = ""
     responses_table: str = ""
     clicks_table: str = ""
+    messages_table: str = ""
+    quarantine_table: str = ""
     event_bus_name: str = setting(default="", description="EventBridge bus of the domain events.")
 
     uploads_bucket: str = setting(default="", description="Bucket of uploaded files (contact imports: imports/).")
@@ -102,6 +104,12 @@ class Settings:
     burst_window_seconds: int = setting(default=10, ge=1, description="Clicks this close together form a burst.")
     early_click_seconds: int = setting(default=60, ge=0, description="A click this soon after delivery is suspect.")
     comment_max_chars: int = setting(default=5000, ge=1, description="The longest comment a response keeps.")
+
+    # Inbound mail (F6 replies, docs/inbound-mail.md): where SES stores raw mail, how long it is kept.
+    inbound_bucket: str = setting(default="", description="Bucket of raw inbound mail (inbound/, quarantine/).")
+    quarantine_keep_days: int = setting(
+        default=30, ge=1, description="Quarantined mail is kept this long (equal to the quarantine/ lifecycle)."
+    )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

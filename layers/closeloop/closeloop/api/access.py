@@ -44,6 +44,10 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /u/{token}": PUBLIC,
     "POST /u/{token}": PUBLIC,
     "POST /u/{token}/undo": PUBLIC,
+    # F6 inbound mail (#5): quarantined mail for managers; a response with its thread's mail for staff
+    "GET /quarantine": MANAGERS,
+    "POST /quarantine/{quarantine_id}/handled": MANAGERS,
+    "GET /responses/{response_id}": STAFF,
 }
 
 

@@ -21,6 +21,8 @@ ROUTER_MODULES = (
     "closeloop.api.waves",
     "closeloop.api.survey",
     "closeloop.api.unsubscribe",
+    "closeloop.api.quarantine",
+    "closeloop.api.responses",
 )
 
 

@@ -155,7 +155,7 @@ def list_waves() -> dict[str, Any]:
     description=(
         "The wave, its status (planned, sending, sent, closed, cancelled) and its counts: targeted, "
         "skipped by reason (suppressed, pressure_gap, pressure_max), reserved, sent, failed, "
-        "uncertain, delivered, reminded, responded."
+        "uncertain, delivered, bounced, complained, unsubscribed, reminded, responded."
     ),
     tags=["waves"],
     security=STAFF_SECURITY,

@@ -4,6 +4,7 @@ from closeloop.models.base import BaseModel, registered_models, reset_connection
 from closeloop.models.contact import Contact, ContactEmail
 from closeloop.models.imports import Import, ImportRow
 from closeloop.models.invitation import Invitation, invitation_id_for
+from closeloop.models.message import Message, Quarantine
 from closeloop.models.reply_token import ReplyToken
 from closeloop.models.response import CATEGORIES, Click, Response
 from closeloop.models.send_batch import SendBatch
@@ -22,6 +23,8 @@ __all__ = [
     "Import",
     "ImportRow",
     "Invitation",
+    "Message",
+    "Quarantine",
     "ReplyToken",
     "Response",
     "SendBatch",

@@ -46,6 +46,11 @@ class SendStep(MapAttribute[str, object]):
     attempts = NumberAttribute(default=0)
     error = UnicodeAttribute(null=True)
     batch_id = UnicodeAttribute(null=True)  # the send batch it belongs to: set at reservation, never regrouped
+    # What SES said of this email afterwards (ses_events): each written once, so a repeated event is a no-op.
+    delivered_at = UTCDateTimeAttribute(null=True)
+    bounce_type = UnicodeAttribute(null=True)  # Permanent, Transient, Undetermined
+    complained_at = UTCDateTimeAttribute(null=True)
+    ses_message_id = UnicodeAttribute(null=True)  # SES's id from its first event: SES accepted this email
 
 
 class Invitation(BaseModel):
@@ -69,11 +74,16 @@ class Invitation(BaseModel):
     closes_at = UTCDateTimeAttribute(null=True)
     first = SendStep(null=True)
     reminder = SendStep(null=True)
-    delivered_at = UTCDateTimeAttribute(null=True)
+    delivered_at = UTCDateTimeAttribute(null=True)  # first delivery event, or first response
+    bounced_at = UTCDateTimeAttribute(null=True)  # a permanent bounce (SES event)
+    bounce_type = UnicodeAttribute(null=True)  # Permanent, Transient, Undetermined: the latest bounce
+    complained_at = UTCDateTimeAttribute(null=True)  # first complaint (SES event)
     reminded_at = UTCDateTimeAttribute(null=True)
     responded_at = UTCDateTimeAttribute(null=True)
     unsubscribed_at = UTCDateTimeAttribute(null=True)
     unsubscribe_source = UnicodeAttribute(null=True)  # link, one_click, mailto, reply
+    replied_at = UTCDateTimeAttribute(null=True)  # the first customer mail on the thread before any case
+    reply_count = NumberAttribute(null=True)
 
     by_wave = ByWave()
     by_contact = ByContact()

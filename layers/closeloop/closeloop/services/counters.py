@@ -1,14 +1,14 @@
 """Counters kept from the streams, each stream record applied exactly once (docs/data-model.md 9.3).
 
-The `counters` function reads the Responses stream (later issues add the other tables of 8.1).
-Each record's delta is `contribution(new image) - contribution(old image)`
-(closeloop.rules.nps_counters); records are packed in order into transactions of at most 100
-actions: a marker Put per record (`applied#counters#<eventID>`, `attribute_not_exists`, 3-day TTL)
-and one ADD Update per counter item touched, the deltas of the group's records summed per item. A
-marker that already exists means its record was applied before (a retry, a bisected half): the
-record is dropped and the group written again without it. A transaction conflict is retried with
-jitter; after the last try that group and every record after it are reported failed, and the
-stream hands them over again.
+The `counters` function reads the Responses and Invitations streams (later issues add the other
+tables of 8.1). Each record's delta is `contribution(new image) - contribution(old image)`
+(closeloop.rules.nps_counters for responses, closeloop.rules.mail_counters for invitations);
+records are packed in order into transactions of at most 100 actions: a marker Put per record
+(`applied#counters#<eventID>`, `attribute_not_exists`, 3-day TTL) and one ADD Update per counter
+item touched, the deltas of the group's records summed per item. A marker that already exists means
+its record was applied before (a retry, a bisected half): the record is dropped and the group
+written again without it. A transaction conflict is retried with jitter; after the last try that
+group and every record after it are reported failed, and the stream hands them over again.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from pynamodb.exceptions import TransactWriteError
 from closeloop import clock
 from closeloop.models import Stat
 from closeloop.observability import MetricUnit, logger, metrics
-from closeloop.rules.nps_counters import STATS, Counts, Target, add_counts, delta
+from closeloop.rules import mail_counters, nps_counters
+from closeloop.rules.nps_counters import STATS, Counts, Target, add_counts
 from closeloop.settings import get_settings
 
 CONSUMER = "counters"
@@ -63,7 +64,10 @@ def source_table(record: DynamoDBRecord) -> str:
 def record_counts(record: DynamoDBRecord) -> Counts:
     """What one stream record moves on the counters."""
     table = source_table(record)
-    if table != get_settings().responses_table:
+    settings = get_settings()
+    rules = {settings.responses_table: nps_counters.delta, settings.invitations_table: mail_counters.delta}
+    delta = rules.get(table) if table else None
+    if delta is None:
         raise UnknownSource(f"no counters are kept for the stream of {table or 'an unknown table'}")
     images = record.dynamodb
     return delta(images.new_image if images else None, images.old_image if images else None)
@@ -151,7 +155,7 @@ class Applier:
                     missing = {targets[n - len(pending)] for n in refused if n >= len(pending)}
                     if missing:
                         logger.error(
-                            "wave of a response not found: its counts are not kept",
+                            "wave of a response or an invitation not found: its counts are not kept",
                             extra={"wave_ids": sorted(target.key for target in missing)},
                         )
                         self.missing_waves |= missing

@@ -21,12 +21,14 @@ from typing import Any, cast
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from pynamodb.constants import ALL_NEW
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from closeloop import clock
-from closeloop.models import Invitation, Stat, Wave
+from closeloop.models import Invitation, SendBatch, Stat, Wave
 from closeloop.models.transact import update_request
 from closeloop.observability import logger
 from closeloop.rules.send_outcomes import (
@@ -100,12 +102,61 @@ def _move_invitation(step: str, batch_id: str, change: OutcomeChange, now: datet
     """One conditional update: False when the invitation had moved on already (applied before)."""
     actions, condition = _invitation_actions(step, batch_id, change, now)
     try:
-        Invitation._get_connection().update_item(change.invitation_id, actions=actions, condition=condition)
+        answer = Invitation._get_connection().update_item(
+            change.invitation_id, actions=actions, condition=condition, return_values=ALL_NEW
+        )
     except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
+    _catch_up_with_ses(step, batch_id, change, answer.get("Attributes") or {})
     return True
+
+
+def _catch_up_with_ses(step: str, batch_id: str, change: OutcomeChange, item: Mapping[str, Any]) -> None:
+    """SES's events may reach ses_events before the ledger reaches the invitation: ses_events then
+    leaves its marks on the step (`delivered_at`, `bounce_type`, `ses_message_id`) and this catches
+    up, in the rare case it is needed (docs/inbound-mail.md "SES events"): a step just marked
+    `uncertain` that SES is known to have accepted is settled on the ledger (`sent`, condition
+    `uncertain`; its own stream record then moves the invitation and the wave), and a first email's
+    status goes back to `bounced` or `delivered` where this move wrote `sent` or `uncertain` over it."""
+    marks = item.get(step, {}).get("M", {})
+    accepted = marks.get("ses_message_id", {}).get("S")
+    if change.after == "uncertain" and accepted:
+        _settle_on_the_ledger(batch_id, change.invitation_id, str(accepted))
+    if step != "first" or change.after not in ("sent", "uncertain"):
+        return
+    delivered = any("delivered_at" in item.get(name, {}).get("M", {}) for name in ("first", "reminder"))
+    status = "bounced" if "bounced_at" in item else "delivered" if delivered else None
+    if status is None:
+        return
+    try:
+        Invitation._get_connection().update_item(
+            change.invitation_id, actions=[Invitation.status.set(status)], condition=Invitation.status == change.after
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def _settle_on_the_ledger(batch_id: str, invitation_id: str, message_id: str) -> None:
+    outcome = cast(Path, SendBatch.outcomes[invitation_id])
+    try:
+        SendBatch._get_connection().update_item(
+            batch_id,
+            actions=[
+                outcome["state"].set("sent"),
+                outcome["message_id"].set(message_id),
+                outcome["settled_by"].set("ses"),
+                outcome["error"].remove(),
+            ],
+            condition=outcome["state"] == "uncertain",
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return
+    logger.info("uncertain email settled: SES had accepted it", extra={"invitation_id": invitation_id})
 
 
 def _count_once(event_id: str, wave_id: str, deltas: Mapping[str, int], now: datetime) -> bool:

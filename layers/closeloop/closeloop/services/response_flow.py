@@ -2,60 +2,22 @@
 8.1, 8.2). Opening the callback case joins this consumer with the callbacks issue.
 
 Driven by the Responses stream (functions/response_flow). Each record gives at most one event
-(closeloop.rules.response_events), published with PutEvents by ten; entries that EventBridge
-refuses are sent again after a pause, and a record whose event still could not be published is
-reported failed so that the stream hands it over again. Publication is at least once: a retried
-batch may publish an event twice, with the same `event_id` for subscribers to drop the second.
+(closeloop.rules.response_events), published through closeloop.services.domain_events; a record
+whose event could not be published is reported failed so that the stream hands it over again.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from botocore.exceptions import BotoCoreError, ClientError
 
-from closeloop import aws, clock
-from closeloop.observability import CORRELATION_ATTRIBUTE, MetricUnit, correlation_id, logger, metrics
 from closeloop.rules.response_events import DomainEvent, response_events
 from closeloop.services.counters import event_id_of
-from closeloop.settings import get_settings
+from closeloop.services.domain_events import ATTEMPTS, occurred_at, publish, publish_stream_events
 
-SOURCE = "closeloop"
-PUT_EVENTS_MAX = 10
-ATTEMPTS = 4
-
-
-class EventsNotPublished(Exception):
-    """EventBridge kept refusing this record's event: the stream retries it."""
-
-
-@dataclass(frozen=True)
-class Pending:
-    event_id: str  # the stream record's
-    event: DomainEvent
-
-
-def _occurred_at(record: DynamoDBRecord) -> str:
-    """When the item changed: its own `updated_at`, else the stream's approximate time."""
-    images = record.dynamodb
-    new = images.new_image if images else {}
-    stamp = new.get("updated_at") or new.get("created_at")
-    if isinstance(stamp, str) and stamp:
-        try:
-            return datetime.fromisoformat(stamp).astimezone(UTC).isoformat()
-        except ValueError:
-            pass
-    approximate = images.approximate_creation_date_time if images else None
-    return (datetime.fromtimestamp(approximate, UTC) if approximate else clock.now()).isoformat()
+__all__ = ["ATTEMPTS", "events_of", "process_response_flow", "publish"]
 
 
 def events_of(record: DynamoDBRecord) -> list[DomainEvent]:
@@ -66,70 +28,11 @@ def events_of(record: DynamoDBRecord) -> list[DomainEvent]:
         name,
         images.new_image if images else None,
         images.old_image if images else None,
-        _occurred_at(record),
+        occurred_at(record),
     )
-
-
-def _entry(event: DomainEvent) -> dict[str, Any]:
-    detail = dict(event.detail)
-    found = correlation_id()
-    if found:
-        detail[CORRELATION_ATTRIBUTE] = found
-    return {
-        "Source": SOURCE,
-        "DetailType": event.name,
-        "Detail": json.dumps(detail, separators=(",", ":")),
-        "EventBusName": get_settings().event_bus_name,
-        "Time": datetime.fromisoformat(str(event.detail["occurred_at"])),
-    }
-
-
-def publish(pending: Sequence[Pending], *, sleep: Callable[[float], None] | None = None) -> set[str]:
-    """PutEvents by ten, refused entries tried again; the stream event ids of the events that
-    could not be published."""
-    pause = sleep or time.sleep
-    events = aws.client("events")
-    left = list(pending)
-    for attempt in range(1, ATTEMPTS + 1):
-        refused: list[Pending] = []
-        for start in range(0, len(left), PUT_EVENTS_MAX):
-            chunk = left[start : start + PUT_EVENTS_MAX]
-            try:
-                answer = events.put_events(Entries=[_entry(item.event) for item in chunk])
-            except (ClientError, BotoCoreError) as error:
-                logger.warning("PutEvents failed", extra={"error": type(error).__name__, "entries": len(chunk)})
-                refused += chunk
-                continue
-            results = answer.get("Entries") or []
-            chunk_refused = [item for n, item in enumerate(chunk) if n >= len(results) or results[n].get("ErrorCode")]
-            refused += chunk_refused
-            if len(chunk) > len(chunk_refused):
-                metrics.add_metric(
-                    name="domain_events_published", unit=MetricUnit.Count, value=len(chunk) - len(chunk_refused)
-                )
-        if not refused:
-            return set()
-        left = refused
-        if attempt < ATTEMPTS:
-            pause(random.uniform(0, 0.1 * 2**attempt))  # noqa: S311 - jitter, not a secret
-    logger.warning("domain events not published, the stream will retry", extra={"events": len(left)})
-    return {item.event_id for item in left}
-
-
-_processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 def process_response_flow(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     """The response_flow handler: the batch's events published together, records whose event
     could not be published reported to the stream."""
-    records = [DynamoDBRecord(item) for item in event.get("Records") or []]
-    if not records:
-        return {"batchItemFailures": []}
-    pending = [Pending(event_id_of(record), found) for record in records for found in events_of(record)]
-    failed = publish(pending) if pending else set()
-
-    def check(record: DynamoDBRecord) -> None:
-        if event_id_of(record) in failed:
-            raise EventsNotPublished(f"record {event_id_of(record)}: event not published")
-
-    return process_partial_response(event=event, record_handler=check, processor=_processor, context=context)
+    return publish_stream_events(event, context, events_of)

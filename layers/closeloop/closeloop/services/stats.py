@@ -3,9 +3,11 @@
 `recount_nps()` sums `contribution(item)` (closeloop.rules.nps_counters, the function the stream
 consumer applies) over every Responses item, read with a parallel Scan of their anonymous
 attributes only; `verify_nps()` gives the differences with the Stats `nps` items and the waves'
-`responded` counts. It writes nothing: the property tests call it once the streams have drained,
-and the nightly StatsAudit function runs it twice (`audit_nps`), a minute apart, to tell a counter
-the stream has not reached yet from one that is wrong.
+`responded` counts. `recount_mail()` and `verify_mail()` do the same for the Invitations items
+(closeloop.rules.mail_counters: Stats `mail` and the waves' delivered, bounced, complained and
+unsubscribed counts). They write nothing: the property tests call them once the streams have
+drained, and the nightly StatsAudit function runs both twice (`audit_counters`), a minute apart,
+to tell a counter the stream has not reached yet from one that is wrong.
 """
 
 from __future__ import annotations
@@ -21,13 +23,16 @@ from typing import Any, cast
 from boto3.dynamodb.types import TypeDeserializer
 from pynamodb.models import Model
 
-from closeloop.models import Response, Stat, Wave
+from closeloop.models import Invitation, Response, Stat, Wave
+from closeloop.rules import mail_counters
 from closeloop.rules.nps_counters import NPS_METRIC, STATS, WAVE, Counts, Target, total
 
 ANONYMOUS = ["response_id", "wave_id", "segment", "language", "month", "weight", "score", "category"]
 ANONYMOUS += ["confirmed", "has_comment"]
 WAVE_COUNTS = ("responded", "responded_confirmed")
 NPS_ATTRIBUTE = re.compile(r"^(n_(det|pas|pro)_[cu]|w_(det|pas|pro)_[cu]|w2_[cu]|comment_[cu])$")
+MAIL_ANONYMOUS = ["invitation_id", "wave_id", "segment", "language", "month", "status", "first.state"]
+MAIL_ANONYMOUS += ["reminded_at", *mail_counters.TIMES]
 SCAN_SEGMENTS = 4
 
 _deserializer = TypeDeserializer()
@@ -89,11 +94,41 @@ def stored_nps() -> Counts:
     return stored
 
 
+def recount_mail() -> Counts:
+    """Every `mail` counter and wave delivery count, from the Invitations items."""
+    return mail_counters.total(_parallel_scan(Invitation, MAIL_ANONYMOUS))
+
+
+def stored_mail() -> Counts:
+    """What Stats holds in its `mail` items, and the waves in their delivery counts."""
+    stored: Counts = {}
+    metric = mail_counters.MAIL_METRIC
+    for item in _parallel_scan(Stat, None, Stat.metric == metric):
+        values = {name: Decimal(item[name]) for name in mail_counters.MAIL_COUNTS if name in item}
+        stored[Target(STATS, str(item["scope"]), metric)] = values
+    names = mail_counters.WAVE_COUNTS
+    for item in _parallel_scan(Wave, ["wave_id", *names]):
+        stored[Target(WAVE, str(item["wave_id"]))] = {name: Decimal(item[name]) for name in names if name in item}
+    return stored
+
+
+def verify_mail() -> list[Difference]:
+    """The `mail` counters and wave delivery counts that differ from a recount. Writes nothing."""
+    return _differences(recount_mail(), stored_mail())
+
+
+def verify_counters() -> list[Difference]:
+    """Every kept counter that differs from a recount: `nps` and `mail`. Writes nothing."""
+    return sorted(verify_nps() + verify_mail())
+
+
 def verify_nps() -> list[Difference]:
     """The counters that differ from a recount (empty: Stats is right), waves that exist only.
     Writes nothing."""
-    expected = recount_nps()
-    found = stored_nps()
+    return _differences(recount_nps(), stored_nps())
+
+
+def _differences(expected: Counts, found: Counts) -> list[Difference]:
     differences = []
     for target in sorted(set(expected) | set(found)):
         if target.table == WAVE and target not in found:
@@ -115,12 +150,13 @@ class Audit:
     first_seen: int  # differences in the first recount, settled ones included
 
 
-def audit_nps(*, pause: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> Audit:
-    """Verify twice, `pause` seconds apart, and keep the differences found both times with the same
-    values: those the stream's lag explains are gone by the second look. Writes nothing."""
-    first = verify_nps()
+def audit_counters(*, pause: float = 60.0, sleep: Callable[[float], None] = time.sleep) -> Audit:
+    """Verify every counter twice, `pause` seconds apart, and keep the differences found both times
+    with the same values: those the streams' lag explains are gone by the second look. Writes
+    nothing."""
+    first = verify_counters()
     if not first:
         return Audit([], 0)
     sleep(pause)
-    lasting = set(first).intersection(verify_nps())
+    lasting = set(first).intersection(verify_counters())
     return Audit(sorted(lasting), len(first))

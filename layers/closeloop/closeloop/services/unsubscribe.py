@@ -18,17 +18,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pynamodb.exceptions import CancellationReason, DoesNotExist, TransactWriteError
+from pynamodb.exceptions import CancellationReason, DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 
 from closeloop import clock
 from closeloop.errors import NotFound, Unavailable
-from closeloop.models import Invitation, Suppression
+from closeloop.models import Invitation, SendBatch, Suppression
 from closeloop.observability import MetricUnit, correlation_id, logger, metrics
 from closeloop.settings import get_settings
 from closeloop.tokens import TokenKind, read_token
 
 Source = Literal["link", "one_click"]
+MailSource = Literal["mailto", "reply"]
+"""A mail to the List-Unsubscribe mailto address, or a reply that only asks to unsubscribe."""
+MailOutcome = Literal["unsubscribed", "already", "repeated"]
+"""Suppressed by this mail; the address was suppressed before (the mail is kept all the same); this
+very mail was handled before (a retried event: nothing written)."""
 State = Literal["ask", "unsubscribed", "already", "undone", "kept"]
 """What the page says: the question; unsubscribed (by this email, undo offered); already suppressed
 before (another email, a bounce...); the undo done; the address kept suppressed for another reason."""
@@ -37,7 +42,9 @@ LANGUAGES = ("fr", "en")
 ATTEMPTS = 3
 """Tries of a transaction cancelled by a conflict (API functions: then 503, nothing half-written)."""
 CONDITION_FAILED = "ConditionalCheckFailed"
-_READ = ["invitation_id", "email_hash", "language", "unsubscribed_at"]
+_READ = ["invitation_id", "email_hash", "language", "unsubscribed_at", "first"]
+_NOT_COPIED_YET = ("reserved", "sending", "deferred")
+"""Step states of an invitation whose send the ledger's consumer has not copied onto it yet."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,29 @@ def _invitation(token: str) -> Invitation:
         invitation = Invitation.get(invitation_id, attributes_to_get=_READ)
     except DoesNotExist as error:
         raise NotFound("this link is not valid") from error
+    if not invitation.email_hash:
+        invitation.email_hash = _sent_hash(invitation)
     if not invitation.email_hash:  # never sent, or its contact erased since
         raise NotFound("this link is not valid")
     return invitation
+
+
+def _sent_hash(invitation: Invitation) -> str | None:
+    """The address's hash from the send ledger, for an email sent whose outcome has not reached the
+    invitation yet (the ledger's stream lags behind SES, by seconds in a large wave): a link opened
+    at once still works. None when the ledger says it was not sent."""
+    step = invitation.first
+    if step is None or step.state not in _NOT_COPIED_YET or not step.batch_id:
+        return None  # copied already: no hash there means erased
+    try:
+        batch = SendBatch.get(step.batch_id, consistent_read=True, attributes_to_get=["outcomes"])
+    except DoesNotExist:
+        return None
+    outcome = batch.outcomes.as_dict().get(invitation.invitation_id) if batch.outcomes else None
+    if not isinstance(outcome, dict) or outcome.get("state") not in ("sent", "uncertain"):
+        return None
+    found = outcome.get("email_hash")
+    return found if isinstance(found, str) and found else None
 
 
 def show(token: str) -> UnsubscribePage:
@@ -87,11 +114,8 @@ def unsubscribe(token: str, source: Source, *, sleep: Callable[[float], None] = 
     """
     invitation = _invitation(token)
     now = clock.now()
-    suppression = Suppression(
+    put = suppression_put(
         invitation.email_hash, reason="unsubscribe", source=source, invitation_id=invitation.invitation_id
-    )
-    put = suppression.get_save_kwargs_from_instance(
-        condition=Suppression.email_hash.does_not_exist(), return_values_on_condition_failure="ALL_OLD"
     )
     actions = [
         Invitation.unsubscribed_at.set(Invitation.unsubscribed_at | now),
@@ -143,6 +167,91 @@ def undo(token: str, *, sleep: Callable[[float], None] = time.sleep) -> Unsubscr
     metrics.add_metric(name="unsubscribe_undo_refused", unit=MetricUnit.Count, value=1)
     logger.info("unsubscribe undo refused: the suppression is not this email's", extra=context)
     return UnsubscribePage(invitation.invitation_id, language, "kept")
+
+
+# ------------------------------------------------------------------ the suppression
+
+
+FIRST_REASON_STAYS = Suppression.email_hash.does_not_exist()
+"""Every Suppression is written on this condition (data-model 4.6): the first reason stays."""
+
+
+def suppression_put(email_hash: str, *, reason: str, source: str, invitation_id: str | None) -> dict[str, Any]:
+    """The Put of a Suppression in a transaction; a refusal returns the suppression already there."""
+    suppression = Suppression(email_hash, reason=reason, source=source, invitation_id=invitation_id)
+    request: dict[str, Any] = suppression.get_save_kwargs_from_instance(
+        condition=FIRST_REASON_STAYS, return_values_on_condition_failure="ALL_OLD"
+    )
+    return request
+
+
+def suppress(email_hash: str, *, reason: str, source: str, invitation_id: str | None) -> bool:
+    """Suppress an address with one conditional Put, outside a transaction (a bounce, a complaint):
+    True when this call suppressed it, False when it was suppressed already, for any reason."""
+    try:
+        Suppression(email_hash, reason=reason, source=source, invitation_id=invitation_id).save(
+            condition=FIRST_REASON_STAYS
+        )
+    except PutError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def unsubscribe_by_mail(
+    invitation: Invitation,
+    source: MailSource,
+    message: dict[str, Any],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> MailOutcome:
+    """A mail asking to unsubscribe, routed to this invitation by its reply token.
+
+    One TransactWriteItems, as `unsubscribe` plus the mail: Put Suppression keyed by the
+    invitation's `email_hash` (the address the survey went to, never the mail's From, which anyone
+    can write), Update the invitation `SET unsubscribed_at = if_not_exists(...)`, and `message` (a
+    Put request of the Messages item, `attribute_not_exists(message_key)`). A message already there
+    is this mail handled before: nothing is written. An address already suppressed keeps its first
+    reason; the invitation and the mail are written without the suppression.
+    """
+    if not invitation.email_hash:
+        raise NotFound("this invitation has no address to suppress")
+    now = clock.now()
+    put = suppression_put(
+        invitation.email_hash, reason="unsubscribe", source=source, invitation_id=invitation.invitation_id
+    )
+    actions = [
+        Invitation.unsubscribed_at.set(Invitation.unsubscribed_at | now),
+        Invitation.unsubscribe_source.set(Invitation.unsubscribe_source | source),
+        *_stamp(now),
+    ]
+    update = _update(invitation, actions)
+    language = language_of(invitation)
+    context = {"invitation_id": invitation.invitation_id, "source": source}
+    reasons = _transact(puts=[put, message], updates=[update], language=language, sleep=sleep)
+    if reasons is None:
+        metrics.add_metric(name=f"unsubscribed_{source}", unit=MetricUnit.Count, value=1)
+        logger.info("address unsubscribed by mail", extra=context)
+        return "unsubscribed"
+    if _failed(reasons, 1):
+        logger.info("unsubscribe mail handled before: nothing written", extra=context)
+        return "repeated"
+    _raise_if_invitation_gone(reasons, index=2)
+    # Suppressed before: the first reason stays; the invitation and the mail are still written.
+    reasons = _transact(puts=[message], updates=[update], language=language, sleep=sleep)
+    if reasons is not None:
+        if _failed(reasons, 0):
+            return "repeated"
+        _raise_if_invitation_gone(reasons, index=1)
+    metrics.add_metric(name="unsubscribe_repeated", unit=MetricUnit.Count, value=1)
+    logger.info("address already suppressed: the mail is kept", extra=context)
+    return "already"
+
+
+def _failed(reasons: Sequence[CancellationReason | None], index: int) -> bool:
+    reason = reasons[index] if index < len(reasons) else None
+    return reason is not None and reason.code == CONDITION_FAILED
 
 
 # ------------------------------------------------------------------ the transaction

@@ -1,0 +1,16 @@
+"""HTTP API: a response with the mail of its thread, behind the staff authorizer."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from closeloop.api import responses
+from closeloop.api.resolver import build_resolver
+from closeloop.observability import instrument
+
+app = build_resolver(responses.router, enable_validation=True)
+
+
+@instrument
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
