@@ -24,12 +24,12 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from closeloop_local import moto_taps
+from closeloop_local.async_invoke import AsyncInvocations, Invoke
 from closeloop_local.patterns import EventPattern, InvalidPatternError
 
 if TYPE_CHECKING:
@@ -37,12 +37,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRY_DELAYS = (1.0, 2.0)  # Lambda retries an asynchronous event twice (after about 1 and 2 minutes)
 DELIVERY_THREADS = 8
 _FUNCTION = "AWS::Serverless::Function"
 _RULE = "AWS::Events::Rule"
 
-Invoke = Callable[[str, dict[str, Any]], Any]
 Routed = tuple[str, dict[str, Any]]
 """An event and the name of the bus it is put on."""
 
@@ -190,17 +188,13 @@ class EventRouter:
 
     def __init__(self, runtime: Runtime, invoke: Invoke, stopping: threading.Event) -> None:
         self.runtime = runtime
-        self.invoke = invoke
-        self.stopping = stopping
+        self.deliveries = AsyncInvocations(invoke, stopping, name="eventbridge", threads=DELIVERY_THREADS)
         self.rules: list[Rule] = []
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
         self._forget: Callable[[], None] | None = None
 
     def start(self) -> None:
         self.rules = declared_rules(self.runtime)
-        self._pool = ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="eventbridge")
+        self.deliveries.start()
         if self.rules:
             self._forget = moto_taps.listen(self.runtime.moto_port_in_use, on_put=self._on_put)
 
@@ -208,29 +202,15 @@ class EventRouter:
         if self._forget is not None:
             self._forget()
             self._forget = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        with self._lock:
-            self._pending = 0
+        self.deliveries.stop()
 
     def settled(self) -> bool:
         """No event waits or is being delivered."""
-        with self._lock:
-            return self._pending == 0
+        return self.deliveries.settled()
 
     def submit(self, build: Callable[[], list[Routed]]) -> None:
         """Deliver the events `build` makes, in their order, on a delivery thread (never blocks)."""
-        pool = self._pool
-        if pool is None or self.stopping.is_set():
-            return
-        with self._lock:
-            self._pending += 1
-        try:
-            pool.submit(self._deliver_all, build)
-        except RuntimeError:  # the pool is shutting down
-            with self._lock:
-                self._pending -= 1
+        self.deliveries.submit(lambda: self._deliver_all(build))
 
     def publish(self, events: list[Routed]) -> None:
         self.submit(lambda: events)
@@ -258,14 +238,8 @@ class EventRouter:
         )
 
     def _deliver_all(self, build: Callable[[], list[Routed]]) -> None:
-        try:
-            for bus, event in build():
-                self.route(bus, event)
-        except Exception:
-            log.exception("events could not be routed")
-        finally:
-            with self._lock:
-                self._pending -= 1
+        for bus, event in build():
+            self.route(bus, event)
 
     def matching(self, bus: str, event: Mapping[str, Any]) -> list[Rule]:
         return [rule for rule in self.rules if rule.bus == bus and rule.pattern.matches(event)]
@@ -274,25 +248,14 @@ class EventRouter:
         """Deliver `event` to each function whose rule matches it, now; how many rules matched."""
         found = self.matching(bus, event)
         for rule in found:
-            self._invoke_with_retries(rule, event)
+            what = f"{rule.name}: {event.get('detail-type')} {event.get('id')}"
+            try:
+                payload = rule.payload(event)
+            except (ValueError, TypeError) as exc:
+                log.warning("%s: cannot build the input, not delivered: %s", what, exc)
+                continue
+            self.deliveries.invoke_with_retries(rule.function_id, payload, what)
         return len(found)
-
-    def _invoke_with_retries(self, rule: Rule, event: dict[str, Any]) -> None:
-        what = f"{event.get('detail-type')} {event.get('id')}"
-        try:
-            payload = rule.payload(event)
-        except (ValueError, TypeError) as exc:
-            log.warning("%s: cannot build the input of %s, not delivered: %s", rule.name, what, exc)
-            return
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
-            if delay and self.stopping.wait(delay):
-                return
-            result = self.invoke(rule.function_id, payload)
-            if result.ok:
-                log.info("%s: %s delivered", rule.name, what)
-                return
-            log.warning("%s: %s failed (attempt %d): %s", rule.name, what, attempt + 1, result.error)
-        log.error("%s: %s dropped after %d attempts", rule.name, what, 1 + len(RETRY_DELAYS))
 
 
 def _time(text: str | None) -> datetime | None:

@@ -33,14 +33,15 @@ import logging
 import secrets
 import string
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime, getaddresses
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from closeloop_local.async_invoke import AsyncInvocations, Invoke
 
 if TYPE_CHECKING:
     from closeloop_local.runtime import Runtime
@@ -51,13 +52,10 @@ MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 VERDICT_HEADER = "X-Closeloop-Local-Verdict"
 VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
 VERDICT_VALUES = frozenset({"PASS", "FAIL", "GRAY", "PROCESSING_FAILED"})
-RETRY_DELAYS = (1.0, 2.0)  # Lambda retries an asynchronous event twice (after about 1 and 2 minutes)
 DELIVERY_THREADS = 4
 _RULE_SET = "AWS::SES::ReceiptRuleSet"
 _RULE = "AWS::SES::ReceiptRule"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
-
-Invoke = Callable[[str, dict[str, Any]], Any]
 
 
 class MessageRefused(ValueError):
@@ -229,11 +227,8 @@ class Receiver:
     def __init__(self, runtime: Runtime, invoke: Invoke, stopping: threading.Event) -> None:
         self.runtime = runtime
         self.invoke = invoke
-        self.stopping = stopping
+        self.deliveries = AsyncInvocations(invoke, stopping, name="ses-receipt", threads=DELIVERY_THREADS)
         self.rules: list[ReceiptRule] = []
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         self.rules = declared_rules(self.runtime)
@@ -244,18 +239,13 @@ class Receiver:
                 if arn is not None and str(arn).removesuffix(":$LATEST") not in by_arn:
                     raise RuntimeError(f"receipt rule {rule.name}: {arn} is not a function of the template")
         self._by_arn = by_arn
-        self._pool = ThreadPoolExecutor(max_workers=DELIVERY_THREADS, thread_name_prefix="ses-receipt")
+        self.deliveries.start()
 
     def stop(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        with self._lock:
-            self._pending = 0
+        self.deliveries.stop()
 
     def settled(self) -> bool:
-        with self._lock:
-            return self._pending == 0
+        return self.deliveries.settled()
 
     def covers(self, address: str) -> bool:
         """Whether SES would accept mail for `address` (an enabled rule covers it)."""
@@ -421,28 +411,10 @@ class Receiver:
             result = self.invoke(function_id, event)
             payload = result.payload if result.ok else None
             return isinstance(payload, dict) and payload.get("disposition") == "STOP_RULE_SET"
-        pool = self._pool
-        if pool is None:
+        what = f"{rule.name}: message {message_id}"
+        if not self.deliveries.submit(lambda: self.deliveries.invoke_with_retries(function_id, event, what)):
             raise MessageRefused(451, "the runtime is stopping")
-        with self._lock:
-            self._pending += 1
-        pool.submit(self._invoke_with_retries, rule.name, function_id, event, message_id)
         return False
-
-    def _invoke_with_retries(self, rule: str, function_id: str, event: dict[str, Any], message_id: str) -> None:
-        try:
-            for attempt, delay in enumerate((0.0, *RETRY_DELAYS)):
-                if delay and self.stopping.wait(delay):
-                    return
-                result = self.invoke(function_id, event)
-                if result.ok:
-                    log.info("%s: message %s delivered to %s", rule, message_id, function_id)
-                    return
-                log.warning("%s: message %s failed (attempt %d): %s", rule, message_id, attempt + 1, result.error)
-            log.error("%s: message %s dropped after %d attempts", rule, message_id, 1 + len(RETRY_DELAYS))
-        finally:
-            with self._lock:
-                self._pending -= 1
 
 
 def addresses(values: Iterable[str]) -> list[str]:
