@@ -1,5 +1,5 @@
-"""Stream counters: each Responses record moves the Stats `nps` items and its wave's response
-counts, exactly once (docs/data-model.md 9.3)."""
+"""Stream counters: each Responses, Invitations or Cases record moves its Stats items, its wave's
+counts and (cases) the assignee's `open_cases`, exactly once (docs/data-model.md 9.3)."""
 
 from typing import Any
 

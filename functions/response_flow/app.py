@@ -1,4 +1,4 @@
-"""Responses stream: ResponseCaptured and ResponseChanged on the event bus (docs/data-model.md 8.2)."""
+"""Responses stream: the callback case of each response, and ResponseCaptured / ResponseChanged on the bus."""
 
 from typing import Any
 

@@ -1,4 +1,5 @@
-"""HTTP API: the staff routes (behind the Cognito JWT authorizer and the group checks)."""
+"""HTTP API: the staff routes (behind the Cognito JWT authorizer and the group checks): who is
+signed in, and the staff directory."""
 
 from typing import Any
 
@@ -8,7 +9,7 @@ from closeloop.api import staff
 from closeloop.api.resolver import build_resolver
 from closeloop.observability import instrument
 
-app = build_resolver(staff.router)
+app = build_resolver(staff.router, enable_validation=True)
 
 
 @instrument

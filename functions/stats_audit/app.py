@@ -1,6 +1,7 @@
-"""Nightly (and on demand): the counters (`nps` and `mail`) recounted from the Responses and
-Invitations items; a lasting difference is logged and counted in `stats_differences`, which an
-alarm watches (docs/data-model.md 9.6). Writes nothing."""
+"""Nightly (and on demand): the counters (`nps`, `mail`, the cases' and the staff members'
+`open_cases`) recounted from the Responses, Invitations and Cases items; a lasting difference is
+logged and counted in `stats_differences`, which an alarm watches (docs/data-model.md 9.6).
+Writes nothing."""
 
 import math
 from typing import Any

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from closeloop_cli import api, contacts, mail, responses, waves
+from closeloop_cli import api, cases, contacts, mail, responses, staff, waves
 
 app = typer.Typer(
     name="closeloop",
@@ -25,6 +25,8 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(waves.app, name="waves")
 app.add_typer(mail.app, name="mail")
 app.add_typer(responses.app, name="responses")
+app.add_typer(staff.app, name="staff")
+app.add_typer(cases.app, name="cases")
 
 
 def _announce(entries: list[tuple[str, str]]) -> None:

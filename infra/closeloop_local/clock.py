@@ -19,6 +19,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
 DRAIN_TIMEOUT_SECONDS = 30.0
+# TTL deletion lags on AWS (up to days); locally the sweep scans every TTL table, so it runs at
+# most once a domain minute while time runs, once a domain hour while the clock jumps, and always
+# at the end of a jump (a test or a demo reads exact expiries there).
+TTL_SWEEP_EVERY = timedelta(minutes=1)
+TTL_SWEEP_EVERY_IN_A_JUMP = timedelta(hours=1)
 # Powertools idempotency expires its records on real time (its own default attribute name).
 REAL_TIME_TTL_ATTRIBUTE = "expiration"
 
@@ -435,6 +441,7 @@ class DomainClock:
         self._sources: list[ScheduleSource] | None = None
         self._watermarks: dict[str, datetime] = {}
         self._sweeper: TtlSweeper | None = None
+        self._swept_at: datetime | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
@@ -481,7 +488,7 @@ class DomainClock:
             self._ensure_sources()
             now = self.now()
             fired = self._fire_due(now, settle=False)
-            self._sweep(now)
+            self._sweep(now, every=TTL_SWEEP_EVERY)
             return fired
 
     def advance(self, duration: str | timedelta) -> list[dict[str, Any]]:
@@ -575,25 +582,34 @@ class DomainClock:
             ]
             if not due:
                 break
-            occurrence, source = min(due, key=lambda pair: pair[0].at)
-            at = occurrence.at if cursor is None else max(occurrence.at, cursor)
-            self._watermarks[source.name] = max(self._watermarks[source.name], occurrence.at)
+            earliest = min(occurrence.at for occurrence, _ in due)
+            at = earliest if cursor is None else max(earliest, cursor)
             if settle:
                 self._reading = (self._reading[0], at)
-                self._sweep(at)
-            ok = self._invoke(occurrence, at)
-            source.fired(occurrence)
+                self._sweep(at, every=TTL_SWEEP_EVERY_IN_A_JUMP)
+            # Occurrences of the same instant fire together (concurrently, as on AWS: each function
+            # has its own workers), and one drain follows them.
+            now_due = sorted(((o, s) for o, s in due if o.at == earliest), key=lambda pair: pair[1].name)
+            for _, source in now_due:
+                self._watermarks[source.name] = max(self._watermarks[source.name], earliest)
+            if len(now_due) == 1:
+                outcomes = [self._invoke(now_due[0][0], at)]
+            else:
+                with ThreadPoolExecutor(max_workers=len(now_due), thread_name_prefix="clock-fire") as pool:
+                    outcomes = list(pool.map(self._invoke, [o for o, _ in now_due], [at] * len(now_due)))
+            for (occurrence, source), ok in zip(now_due, outcomes, strict=True):
+                source.fired(occurrence)
+                fired.append(
+                    {
+                        "function": occurrence.function_id,
+                        "source": occurrence.source,
+                        "type": occurrence.kind,
+                        "scheduled_time": _iso_z(occurrence.at),
+                        "ok": ok,
+                    }
+                )
             if settle:
                 self._drain()
-            fired.append(
-                {
-                    "function": occurrence.function_id,
-                    "source": occurrence.source,
-                    "type": occurrence.kind,
-                    "scheduled_time": _iso_z(occurrence.at),
-                    "ok": ok,
-                }
-            )
             cursor = at
         for name, watermark in self._watermarks.items():
             self._watermarks[name] = max(watermark, until)
@@ -618,9 +634,14 @@ class DomainClock:
             )
         return bool(result.ok)
 
-    def _sweep(self, now: datetime) -> None:
-        if self._sweeper is not None and self._sweeper.tables:
-            self._sweeper.sweep(now)
+    def _sweep(self, now: datetime, *, every: timedelta | None = None) -> None:
+        """Delete expired items; with `every`, only if the last sweep is that old (domain time)."""
+        if self._sweeper is None or not self._sweeper.tables:
+            return
+        if every is not None and self._swept_at is not None and now - self._swept_at < every:
+            return
+        self._sweeper.sweep(now)
+        self._swept_at = now
 
     def _drain(self) -> None:
         if not self._runtime.event_sources.drain(timeout=DRAIN_TIMEOUT_SECONDS):

@@ -224,8 +224,71 @@ def _create_email_identity(p: Provisioner, name: str, _props: Mapping[str, Any])
     return {}
 
 
+_USER_POOL_PROPERTIES = (
+    "AccountRecoverySetting",
+    "AdminCreateUserConfig",
+    "AliasAttributes",
+    "AutoVerifiedAttributes",
+    "DeletionProtection",
+    "MfaConfiguration",
+    "Policies",
+    "Schema",
+    "UserAttributeUpdateSettings",
+    "UsernameAttributes",
+    "UsernameConfiguration",
+)
+"""Properties of AWS::Cognito::UserPool that CreateUserPool takes as they are (EnabledMfas, for
+one, is CloudFormation's own: no local hosted UI asks for MFA)."""
+
+
+def _create_user_pool(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[str, str]:
+    """The staff user pool in moto, so that staff_sync pushes users and groups to a real API; the
+    local JWT issuer still signs the tokens (auth.py), reading the directory."""
+    args: dict[str, Any] = {key: props[key] for key in _USER_POOL_PROPERTIES if key in props}
+    pool = p.client("cognito-idp").create_user_pool(PoolName=name, **args)["UserPool"]
+    pool_id = str(pool["Id"])
+    provider = f"cognito-idp.{p.region}.amazonaws.com/{pool_id}"
+    return {
+        "Ref": pool_id,
+        "UserPoolId": pool_id,
+        "Arn": str(pool["Arn"]),
+        "ProviderName": provider,
+        "ProviderURL": f"https://{provider}",
+    }
+
+
+_CLIENT_PROPERTIES = (
+    "AccessTokenValidity",
+    "AllowedOAuthFlows",
+    "AllowedOAuthFlowsUserPoolClient",
+    "AllowedOAuthScopes",
+    "CallbackURLs",
+    "ExplicitAuthFlows",
+    "GenerateSecret",
+    "IdTokenValidity",
+    "LogoutURLs",
+    "PreventUserExistenceErrors",
+    "RefreshTokenValidity",
+    "SupportedIdentityProviders",
+    "TokenValidityUnits",
+)
+
+
+def _create_user_pool_client(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[str, str]:
+    args: dict[str, Any] = {key: props[key] for key in _CLIENT_PROPERTIES if key in props}
+    client = p.client("cognito-idp").create_user_pool_client(
+        UserPoolId=props["UserPoolId"], ClientName=props.get("ClientName") or name, **args
+    )["UserPoolClient"]
+    return {"Ref": str(client["ClientId"]), "ClientId": str(client["ClientId"])}
+
+
+def _create_user_pool_group(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[str, str]:
+    args: dict[str, Any] = {key: props[key] for key in ("Description", "Precedence", "RoleArn") if key in props}
+    p.client("cognito-idp").create_group(GroupName=name, UserPoolId=props["UserPoolId"], **args)
+    return {}
+
+
 _LAMBDA_ARN = "arn:{partition}:lambda:{region}:{account}:function:{name}"
-_USER_POOL_ID = "{region}_local"
 
 TYPES: dict[str, ResourceType] = {
     # ---------------------------------------------------------------- created in moto
@@ -308,6 +371,30 @@ TYPES: dict[str, ResourceType] = {
         name_property="EmailIdentity",
         create=_create_email_identity,
     ),
+    "AWS::Cognito::UserPool": ResourceType(
+        "create",
+        "the staff user pool, for staff_sync's users and groups; the runtime's JWT issuer signs the "
+        "tokens (POST /_local/login reads the staff directory)",
+        name_property="UserPoolName",
+        ref=LIVE,
+        arn=LIVE,
+        attributes={"Arn": LIVE, "ProviderName": LIVE, "ProviderURL": LIVE, "UserPoolId": LIVE},
+        create=_create_user_pool,
+    ),
+    "AWS::Cognito::UserPoolClient": ResourceType(
+        "create",
+        "the app client; its id is the audience of the local tokens",
+        name_property="ClientName",
+        ref=LIVE,
+        attributes={"ClientId": LIVE},
+        create=_create_user_pool_client,
+    ),
+    "AWS::Cognito::UserPoolGroup": ResourceType(
+        "create",
+        "a group of the user pool (staff_sync adds and removes members)",
+        name_property="GroupName",
+        create=_create_user_pool_group,
+    ),
     # ---------------------------------------------------------------- done by the runtime
     "AWS::Serverless::Function": ResourceType(
         "emulate",
@@ -341,27 +428,6 @@ TYPES: dict[str, ResourceType] = {
         name_property="Name",
         arn="arn:{partition}:scheduler:{region}:{account}:schedule-group/{name}",
         attributes={"Arn": "{arn}"},
-    ),
-    "AWS::Cognito::UserPool": ResourceType(
-        "emulate",
-        "the runtime's JWT issuer stands for it (POST /_local/login)",
-        ref=_USER_POOL_ID,
-        arn="arn:{partition}:cognito-idp:{region}:{account}:userpool/" + _USER_POOL_ID,
-        attributes={
-            "Arn": "{arn}",
-            "ProviderName": "cognito-idp.{region}.{url_suffix}/" + _USER_POOL_ID,
-            "ProviderURL": "https://cognito-idp.{region}.{url_suffix}/" + _USER_POOL_ID,
-            "UserPoolId": _USER_POOL_ID,
-        },
-    ),
-    "AWS::Cognito::UserPoolClient": ResourceType(
-        "emulate",
-        "a fixed local client id, the audience of the local tokens",
-        ref="local{id_lower}",
-        attributes={"ClientId": "local{id_lower}"},
-    ),
-    "AWS::Cognito::UserPoolGroup": ResourceType(
-        "emulate", "groups come from the staff directory", name_property="GroupName"
     ),
     "AWS::Cognito::UserPoolDomain": ResourceType(
         "emulate", "no hosted UI locally: sign in with POST /_local/login", name_property="Domain"

@@ -32,6 +32,9 @@ def test_sam_build_makes_every_function_and_the_layer_for_python_312_on_arm64(tm
         for name in ("survey.html", "survey.txt", "subject.txt", "intro.txt"):
             assert (layer / "closeloop" / "templates" / "emails" / language / name).is_file(), (language, name)
     assert (layer / "closeloop" / "templates" / "emails" / "layout.html").is_file()
+    for category in ("detractor", "passive", "promoter"):  # the call scripts too (closeloop.scripts)
+        for language in ("fr", "en"):
+            assert (layer / "closeloop" / "templates" / "scripts" / f"{category}.{language}.md").is_file()
     found = subprocess.run(
         [sys.executable, "-c", "from closeloop.templating import templates_dir; print(templates_dir())"],
         env={**os.environ, "PYTHONPATH": str(layer)},

@@ -64,6 +64,7 @@ def system(stack: ResolvedTemplate, monkeypatch: pytest.MonkeyPatch) -> Resolved
     for function in FUNCTIONS:
         as_function(stack, monkeypatch, function)
     as_function(stack, monkeypatch, "InboundFunction")
+    as_function(stack, monkeypatch, "MessageFlowFunction")  # the reply notice goes to the mail queue
     monkeypatch.setenv("MAX_SEND_RATE", "1000")
     monkeypatch.setattr(domain_events.time, "sleep", lambda _seconds: None)
     get_settings.cache_clear()

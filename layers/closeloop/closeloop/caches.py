@@ -8,7 +8,7 @@ def forget_all() -> None:
     from closeloop import aws, idempotency, secrets
     from closeloop.mail import pacing
     from closeloop.models import reset_connections
-    from closeloop.services import health, sending
+    from closeloop.services import health, mailer, sending, taxonomy
     from closeloop.settings import get_settings
 
     get_settings.cache_clear()
@@ -19,3 +19,5 @@ def forget_all() -> None:
     sending.forget()
     pacing.forget()
     idempotency.forget()
+    taxonomy.forget()
+    mailer.forget()

@@ -63,6 +63,9 @@ class Settings:
     clicks_table: str = ""
     messages_table: str = ""
     quarantine_table: str = ""
+    cases_table: str = ""
+    attempts_table: str = ""
+    taxonomy_table: str = ""
     event_bus_name: str = setting(default="", description="EventBridge bus of the domain events.")
 
     uploads_bucket: str = setting(default="", description="Bucket of uploaded files (contact imports: imports/).")
@@ -109,6 +112,24 @@ class Settings:
     inbound_bucket: str = setting(default="", description="Bucket of raw inbound mail (inbound/, quarantine/).")
     quarantine_keep_days: int = setting(
         default=30, ge=1, description="Quarantined mail is kept this long (equal to the quarantine/ lifecycle)."
+    )
+
+    # Callbacks (F4-F7, R3-R6, docs/callbacks.md): business time, SLAs, fallback, timers, mail.
+    business_opens: str = setting(default="09:00", description="Business day starts (HH:MM, programme time zone).")
+    business_closes: str = setting(default="18:00", description="Business day ends (HH:MM, programme time zone).")
+    holidays_country: str = setting(default="FR", description="Public holidays of this country are closed.")
+    closed_days: str = setting(default="", description="Extra closed dates, comma-separated YYYY-MM-DD.")
+    worked_holidays: str = setting(default="", description="Public holidays worked all the same, YYYY-MM-DD list.")
+    sla_detractor_business_days: int = setting(default=2, ge=1, description="Detractors are called within this.")
+    sla_other_business_days: int = setting(default=10, ge=1, description="Passives and promoters, within this.")
+    remind_at_share: float = setting(default=0.75, gt=0, le=1, description="Share of the SLA when the reminder fires.")
+    fallback_after_failed_attempts: int = setting(
+        default=2, ge=1, description="Unsuccessful call attempts before the fallback email."
+    )
+    mail_queue_url: str = setting(default="", description="Queue of case, staff and plan emails (the mailer's).")
+    user_pool_id: str = setting(default="", description="Cognito user pool of staff sign-in (staff_sync).")
+    staff_app_url: str | None = setting(
+        default=None, url=True, description="Base URL of the staff pages, for links in staff emails."
     )
 
     @classmethod

@@ -94,6 +94,15 @@ Resources:
 """
 
 
+def created(resolver: Resolver) -> Resolver:
+    """The resolver as after provisioning: moto makes the user pool and its client, whose ids
+    are known only then."""
+    resolver.live[("Pool", "Ref")] = "eu-west-1_AbCdEf123"
+    resolver.live[("Pool", "Arn")] = "arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123"
+    resolver.live[("PoolClient", "Ref")] = "pool0client0id"
+    return resolver
+
+
 @pytest.fixture
 def template(tmp_path: Path) -> Path:
     path = tmp_path / "template.yaml"
@@ -102,7 +111,7 @@ def template(tmp_path: Path) -> Path:
 
 
 def test_globals_merge_into_each_function_as_sam_merges_them(template: Path) -> None:
-    resolved = Resolver(template).resolve()
+    resolved = created(Resolver(template)).resolve()
     worker = resolved.functions["Worker"]
 
     assert worker.timeout == 30
@@ -116,13 +125,13 @@ def test_globals_merge_into_each_function_as_sam_merges_them(template: Path) -> 
 
 
 def test_intrinsic_functions_resolve_to_the_local_stack_values(template: Path) -> None:
-    environment = Resolver(template).resolve().functions["Worker"].environment
+    environment = created(Resolver(template)).resolve().functions["Worker"].environment
 
     assert environment["QUEUE_URL"] == "https://sqs.eu-west-1.amazonaws.com/123456789012/closeloop-dev-work"
     assert environment["QUEUE_NAME"] == "closeloop-dev-work"
     assert environment["BUCKET"] == "closeloop-local-uploads"
-    assert environment["ISSUER"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_local"
-    assert environment["AUDIENCE"] == "localpoolclient"
+    assert environment["ISSUER"] == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    assert environment["AUDIENCE"] == "pool0client0id"
     assert environment["MODE"] == "development"
     assert environment["PROD_QUEUE"] == "none"
     assert environment["FIRST_ORIGIN"] == "a.example"
@@ -131,13 +140,13 @@ def test_intrinsic_functions_resolve_to_the_local_stack_values(template: Path) -
 
 
 def test_parameters_and_conditions_change_what_the_stack_holds(template: Path) -> None:
-    resolved = Resolver(template, parameters={"Stage": "prod"}).resolve()
+    resolved = created(Resolver(template, parameters={"Stage": "prod"})).resolve()
 
     environment = resolved.functions["Worker"].environment
     assert "MODE" not in environment
     assert environment["PROD_QUEUE"].endswith("/closeloop-local-ProdOnly")
     assert resolved.functions["Worker"].memory_size == 1024
-    assert "ProdOnly" not in Resolver(template).resolve().resources
+    assert "ProdOnly" not in created(Resolver(template)).resolve().resources
 
 
 def test_a_parameter_file_beside_the_template_gives_the_local_values(template: Path) -> None:
@@ -162,6 +171,11 @@ def test_queues_are_created_after_the_dead_letter_queue_they_name(template: Path
     assert resolver.properties("Work")["RedrivePolicy"]["deadLetterTargetArn"] == (
         "arn:aws:sqs:eu-west-1:123456789012:closeloop-local-DeadLetters.fifo"
     )
+
+
+def test_a_user_pool_id_is_known_only_once_moto_made_it(template: Path) -> None:
+    with pytest.raises(TemplateError, match="Pool: Ref is known only once"):
+        Resolver(template).resolve()
 
 
 def test_a_stream_arn_is_known_only_once_its_table_exists(template: Path) -> None:

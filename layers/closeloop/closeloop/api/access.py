@@ -20,6 +20,12 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
     "GET /me": STAFF,
+    # the staff directory (#6): managers read it, admins write and import it
+    "GET /staff": MANAGERS,
+    "GET /staff/{staff_id}": MANAGERS,
+    "POST /staff": ADMINS,
+    "PATCH /staff/{staff_id}": ADMINS,
+    "POST /staff/imports": ADMINS,
     # F1: every staff group reads contacts; managers write them and import them
     "POST /contacts": MANAGERS,
     "GET /contacts": STAFF,
@@ -48,6 +54,17 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /quarantine": MANAGERS,
     "POST /quarantine/{quarantine_id}/handled": MANAGERS,
     "GET /responses/{response_id}": STAFF,
+    # F5 callbacks (#6): callers work their queue and their cases (the service checks the assignee);
+    # managers list, reassign and keep the irritant taxonomy
+    "GET /cases/mine": STAFF,
+    "GET /cases": MANAGERS,
+    "GET /cases/{case_id}": STAFF,
+    "POST /cases/{case_id}/attempts": STAFF,
+    "POST /cases/{case_id}/hand-back": STAFF,
+    "POST /cases/{case_id}/reassign": MANAGERS,
+    "GET /taxonomy": STAFF,
+    "POST /taxonomy": MANAGERS,
+    "PATCH /taxonomy/{tag}": MANAGERS,
 }
 
 

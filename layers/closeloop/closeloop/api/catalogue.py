@@ -23,6 +23,7 @@ ROUTER_MODULES = (
     "closeloop.api.unsubscribe",
     "closeloop.api.quarantine",
     "closeloop.api.responses",
+    "closeloop.api.cases",
 )
 
 

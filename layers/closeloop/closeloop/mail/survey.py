@@ -14,9 +14,9 @@ from datetime import datetime
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime, make_msgid
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from jinja2 import TemplateError
@@ -39,7 +39,7 @@ TEST_HEADER = "X-Closeloop-Test"
 # URLs whole), quoted-printable bodies wrapped at 76.
 MIME_POLICY = SMTP
 
-_MONTHS = {
+MONTHS = {  # month names as a date is written in each language
     "fr": (
         "janvier",
         "février",
@@ -122,22 +122,23 @@ def _long_date(moment: datetime | None, language: str) -> str:
     if moment is None:
         return ""
     local = moment.astimezone(ZoneInfo(get_settings().timezone))
-    month = _MONTHS[language][local.month - 1]
+    month = MONTHS[language][local.month - 1]
     if language == "fr":
         day = "1er" if local.day == 1 else str(local.day)
         return f"{day} {month} {local.year}"
     return f"{local.day} {month} {local.year}"
 
 
-def _address(value: str | None) -> str:
+def checked_address(value: str | None, who: str = "contact") -> str:
+    """The address as a header can carry it; RenderError naming `who` when it cannot be mailed."""
     if not value:
-        raise RenderError("the contact has no email address")
+        raise RenderError(f"the {who} has no email address")
     try:
         address = Address(addr_spec=value.strip())
     except (ValueError, IndexError, MessageError) as error:
-        raise RenderError("the contact's email address cannot be written in a header") from error
+        raise RenderError(f"the {who}'s email address cannot be written in a header") from error
     if not address.domain or not address.username:
-        raise RenderError("the contact's email address has no domain")
+        raise RenderError(f"the {who}'s email address has no domain")
     return address.addr_spec
 
 
@@ -177,7 +178,7 @@ def render_survey_email(
         raise ValueError(f"unknown step {step!r}")
     settings = get_settings()
     lang = _language(language, contact)
-    to = _address(contact.email)
+    to = checked_address(contact.email)
     token = reply_token or generate_reply_token()
     links = links_for(invitation_id)
     intro = _paragraphs(_localised(wave.intros, lang))
@@ -237,8 +238,28 @@ def render_survey_email(
     )
 
 
-def to_mime(email: SurveyEmail) -> bytes:
-    """The email as SES takes it raw: multipart/alternative, plain text first, UTF-8, CRLF."""
+class MailParts(Protocol):
+    """What to_mime needs of an email (the survey email, a case or staff email)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def to(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+
+
+def to_mime(email: MailParts, *, output_policy: Policy | None = None) -> bytes:
+    """The email as SES takes it raw: multipart/alternative, plain text first, UTF-8, CRLF.
+
+    `output_policy` writes the headers with other limits (case emails keep their long
+    X-Closeloop-Ref on one line, closeloop.mail.case_mail); the bodies are encoded as always."""
     message = EmailMessage(policy=MIME_POLICY)
     try:
         message["From"] = email.sender
@@ -252,6 +273,6 @@ def to_mime(email: SurveyEmail) -> bytes:
         for name, value in email.headers.items():  # set_content replaces the Content-* headers
             if name.lower().startswith("content-"):
                 message[name] = value
-        return message.as_bytes(policy=MIME_POLICY)
+        return message.as_bytes(policy=output_policy or MIME_POLICY)
     except (ValueError, TypeError, UnicodeError, MessageError) as error:
         raise RenderError(f"the email cannot be written as MIME: {type(error).__name__}") from error

@@ -1,6 +1,7 @@
 """The PynamoDB models, one per table (docs/data-model.md)."""
 
 from closeloop.models.base import BaseModel, registered_models, reset_connections
+from closeloop.models.case import Attempt, Case, Taxonomy
 from closeloop.models.contact import Contact, ContactEmail
 from closeloop.models.imports import Import, ImportRow
 from closeloop.models.invitation import Invitation, invitation_id_for
@@ -16,7 +17,9 @@ from closeloop.models.wave import Wave
 __all__ = [
     "CATEGORIES",
     "GROUPS",
+    "Attempt",
     "BaseModel",
+    "Case",
     "Click",
     "Contact",
     "ContactEmail",
@@ -31,6 +34,7 @@ __all__ = [
     "Staff",
     "Stat",
     "Suppression",
+    "Taxonomy",
     "Wave",
     "invitation_id_for",
     "registered_models",

@@ -59,6 +59,9 @@ class Message(BaseModel):
     recipient = UnicodeAttribute(null=True)
     staff_id = UnicodeAttribute(null=True)
     state = UnicodeAttribute(null=True)
+    skip_reason = UnicodeAttribute(
+        null=True
+    )  # state skipped: exchanged, reassigned, suppressed, no_staff, erased, render
     claimed_at = UTCDateTimeAttribute(null=True)
     sent_at = UTCDateTimeAttribute(null=True)
     ses_message_id = UnicodeAttribute(null=True)

@@ -267,6 +267,9 @@ class _Lines:
 class ContactsCsv:
     """An open contacts CSV: its format and header, then its records, read as they are needed."""
 
+    header_names: dict[str, str] = HEADER_NAMES  # folded column title -> field (a subclass reads other files)
+    required: tuple[str, ...] = REQUIRED
+
     def __init__(self, chunks: Iterable[bytes]) -> None:
         source = iter(chunks)
         sample, complete = _sample(source)
@@ -288,13 +291,13 @@ class ContactsCsv:
         self.columns, self.ignored = self._map_header(self.header)
         self._reader = csv.reader(self._lines, delimiter=self.delimiter, quotechar='"', doublequote=True, strict=True)
 
-    @staticmethod
-    def _map_header(header: list[str]) -> tuple[dict[str, int], list[str]]:
+    @classmethod
+    def _map_header(cls, header: list[str]) -> tuple[dict[str, int], list[str]]:
         columns: dict[str, int] = {}
         ignored: list[str] = []
         doubled: list[str] = []
         for index, name in enumerate(header):
-            mapped = HEADER_NAMES.get(fold_header(name))
+            mapped = cls.header_names.get(fold_header(name))
             if mapped is None:
                 if name:
                     ignored.append(name)
@@ -304,7 +307,7 @@ class ContactsCsv:
                 columns[mapped] = index
         if doubled:
             raise FileProblem("duplicate_columns", columns=", ".join(doubled))
-        missing = [name for name in REQUIRED if name not in columns]
+        missing = [name for name in cls.required if name not in columns]
         if missing:
             found = ", ".join(name for name in header if name) or "-"
             raise FileProblem("missing_columns", columns=", ".join(missing), found=found)

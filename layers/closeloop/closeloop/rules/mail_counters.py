@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from closeloop.rules.nps_counters import STATS, WAVE, Counts, Target, add_counts, survey_scopes
+from closeloop.rules.nps_counters import STATS, WAVE, Counts, Target, change_of, recount, survey_scopes
 
 MAIL_METRIC = "mail"
 STEP_COUNTS = {"sent": "sent", "uncertain": "uncertain", "failed": "failed", "skipped": "send_skipped"}
@@ -79,13 +79,10 @@ def contribution(item: Mapping[str, Any] | None) -> Counts:
 
 
 def delta(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Counts:
-    """What a change of one item moves: contribution(new) - contribution(old), zeros left out."""
-    return add_counts(add_counts({}, contribution(new)), contribution(old), -1)
+    """What a change of one invitation moves: contribution(new) - contribution(old), zeros left out."""
+    return change_of(contribution, new, old)
 
 
 def total(items: Iterable[Mapping[str, Any]]) -> Counts:
-    """The counters of a set of items: the recount."""
-    counts: Counts = {}
-    for item in items:
-        add_counts(counts, contribution(item))
-    return counts
+    """The counters of a set of invitations: the recount."""
+    return recount(contribution, items)

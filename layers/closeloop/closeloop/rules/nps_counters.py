@@ -15,7 +15,7 @@ weights), `w2_<conf>` (sum of squared weights, for the weighted margin of error)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -135,14 +135,27 @@ def add_counts(total: Counts, counts: Mapping[Target, Mapping[str, Decimal]], si
     return total
 
 
-def delta(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Counts:
+Contribution = Callable[[Mapping[str, Any] | None], Counts]
+
+
+def change_of(contribution_of: Contribution, new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Counts:
     """What a change of one item moves: contribution(new) - contribution(old), zeros left out."""
-    return add_counts(add_counts({}, contribution(new)), contribution(old), -1)
+    return add_counts(add_counts({}, contribution_of(new)), contribution_of(old), -1)
+
+
+def recount(contribution_of: Contribution, items: Iterable[Mapping[str, Any]]) -> Counts:
+    """The counters of a set of items."""
+    counts: Counts = {}
+    for item in items:
+        add_counts(counts, contribution_of(item))
+    return counts
+
+
+def delta(new: Mapping[str, Any] | None, old: Mapping[str, Any] | None) -> Counts:
+    """What a change of one response moves."""
+    return change_of(contribution, new, old)
 
 
 def total(items: Iterable[Mapping[str, Any]]) -> Counts:
-    """The counters of a set of items: the recount."""
-    counts: Counts = {}
-    for item in items:
-        add_counts(counts, contribution(item))
-    return counts
+    """The counters of a set of responses: the recount."""
+    return recount(contribution, items)

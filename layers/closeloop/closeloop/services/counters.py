@@ -1,14 +1,19 @@
 """Counters kept from the streams, each stream record applied exactly once (docs/data-model.md 9.3).
 
-The `counters` function reads the Responses and Invitations streams (later issues add the other
-tables of 8.1). Each record's delta is `contribution(new image) - contribution(old image)`
-(closeloop.rules.nps_counters for responses, closeloop.rules.mail_counters for invitations);
-records are packed in order into transactions of at most 100 actions: a marker Put per record
-(`applied#counters#<eventID>`, `attribute_not_exists`, 3-day TTL) and one ADD Update per counter
-item touched, the deltas of the group's records summed per item. A marker that already exists means
-its record was applied before (a retry, a bisected half): the record is dropped and the group
-written again without it. A transaction conflict is retried with jitter; after the last try that
-group and every record after it are reported failed, and the stream hands them over again.
+The `counters` function reads the Responses, Invitations and Cases streams (later issues add the
+other tables of 8.1). Each record's delta is `contribution(new image) - contribution(old image)`
+(closeloop.rules.nps_counters for responses, closeloop.rules.mail_counters for invitations,
+closeloop.rules.case_counters for cases); records are packed in order into transactions of at most
+100 actions: a marker Put per record (`applied#counters#<eventID>`, `attribute_not_exists`, 3-day
+TTL) and one ADD Update per counter item touched (Stats items, waves, and for cases the assignees'
+Staff `open_cases`), the deltas of the group's records summed per item. A marker that already
+exists means its record was applied before (a retry, a bisected half): the record is dropped and
+the group written again without it. A transaction conflict is retried with jitter; after the last
+try that group and every record after it are reported failed, and the stream hands them over
+again. A record that touches more items than one transaction holds (a case whose scopes or tags all
+change at once) is applied in parts, each with its own marker (`<eventID>#<n>`), so each part still
+counts once. Each Cases record applied also gives its CloudWatch metrics (`cases_opened`,
+`first_exchange_delay_bh` by category, closeloop.services.case_metrics), once.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from pynamodb.exceptions import TransactWriteError
 from closeloop import clock
 from closeloop.models import Stat
 from closeloop.observability import MetricUnit, logger, metrics
-from closeloop.rules import mail_counters, nps_counters
-from closeloop.rules.nps_counters import STATS, Counts, Target, add_counts
+from closeloop.rules import case_counters, mail_counters, nps_counters
+from closeloop.rules.case_counters import STAFF
+from closeloop.rules.nps_counters import STATS, WAVE, Counts, Target, add_counts
+from closeloop.services.case_metrics import publish_observations
 from closeloop.settings import get_settings
 
 CONSUMER = "counters"
@@ -50,8 +57,9 @@ class UnknownSource(Exception):
 
 @dataclass(frozen=True)
 class CountedRecord:
-    event_id: str
+    event_id: str  # the marker's id: the stream record's, or "<eventID>#<n>" for a part of it
     counts: Counts
+    observations: tuple[tuple[str, str, Decimal], ...] = ()  # CloudWatch metrics once applied (cases)
 
 
 def source_table(record: DynamoDBRecord) -> str:
@@ -65,12 +73,44 @@ def record_counts(record: DynamoDBRecord) -> Counts:
     """What one stream record moves on the counters."""
     table = source_table(record)
     settings = get_settings()
-    rules = {settings.responses_table: nps_counters.delta, settings.invitations_table: mail_counters.delta}
+    rules = {
+        settings.responses_table: nps_counters.delta,
+        settings.invitations_table: mail_counters.delta,
+        settings.cases_table: case_counters.delta,
+    }
     delta = rules.get(table) if table else None
     if delta is None:
         raise UnknownSource(f"no counters are kept for the stream of {table or 'an unknown table'}")
     images = record.dynamodb
     return delta(images.new_image if images else None, images.old_image if images else None)
+
+
+def record_observations(record: DynamoDBRecord) -> tuple[tuple[str, str, Decimal], ...]:
+    """The CloudWatch metrics one record gives once applied (Cases records only)."""
+    if source_table(record) != get_settings().cases_table:
+        return ()
+    images = record.dynamodb
+    return tuple(case_counters.observations(images.new_image if images else None, images.old_image if images else None))
+
+
+def counted_parts(
+    event_id: str, counts: Counts, observations: tuple[tuple[str, str, Decimal], ...] = ()
+) -> list[CountedRecord]:
+    """A record as the parts that are applied: itself, or when it touches more items than one
+    transaction holds with its marker, parts of MAX_ACTIONS - 1 items (in sorted order, so that a
+    record handed over again splits the same way), each with its own marker `<eventID>#<n>`."""
+    if len(counts) < MAX_ACTIONS:
+        return [CountedRecord(event_id, counts, observations)]
+    targets = sorted(counts)
+    size = MAX_ACTIONS - 1
+    return [
+        CountedRecord(
+            f"{event_id}#{n}",
+            {target: counts[target] for target in targets[begin : begin + size]},
+            observations if n == 1 else (),
+        )
+        for n, begin in enumerate(range(0, len(targets), size), start=1)
+    ]
 
 
 def _number(value: Decimal) -> dict[str, str]:
@@ -79,7 +119,7 @@ def _number(value: Decimal) -> dict[str, str]:
 
 
 def _add_request(target: Target, values: dict[str, Decimal]) -> dict[str, Any]:
-    """One ADD Update of a transaction, on a Stats item or a wave (which must exist)."""
+    """One ADD Update of a transaction, on a Stats item, a wave or a staff member (which must exist)."""
     names = {f"#a{n}": name for n, name in enumerate(sorted(values))}
     request: dict[str, Any] = {
         "UpdateExpression": "ADD " + ", ".join(f"#a{n} :a{n}" for n in range(len(names))),
@@ -90,6 +130,10 @@ def _add_request(target: Target, values: dict[str, Decimal]) -> dict[str, Any]:
     if target.table == STATS:
         request["TableName"] = settings.stats_table
         request["Key"] = {"scope": {"S": target.key}, "metric": {"S": target.metric}}
+    elif target.table == STAFF:
+        request["TableName"] = settings.staff_table
+        request["Key"] = {"staff_id": {"S": target.key}}
+        request["ConditionExpression"] = "attribute_exists(staff_id)"
     else:
         request["TableName"] = settings.waves_table
         request["Key"] = {"wave_id": {"S": target.key}}
@@ -119,13 +163,15 @@ def groups_of(records: Sequence[CountedRecord]) -> list[list[CountedRecord]]:
 
 
 class Applier:
-    """Writes groups of records; remembers waves found missing so that they are not asked again."""
+    """Writes groups of records; remembers waves and staff members found missing so that they are
+    not asked again."""
 
     def __init__(self, sleep: Callable[[float], None] | None = None) -> None:
         self.sleep = sleep or time.sleep
-        self.missing_waves: set[Target] = set()
+        self.missing: set[Target] = set()
         self.applied = 0
         self.applied_before = 0
+        self.observations: list[tuple[str, str, Decimal]] = []
 
     def apply_group(self, group: Sequence[CountedRecord]) -> bool:
         """Write one group: True once written (records applied before left out), False when
@@ -138,7 +184,7 @@ class Applier:
             summed: Counts = {}
             for record in pending:
                 add_counts(summed, record.counts)
-            targets = [target for target in sorted(summed) if target not in self.missing_waves]
+            targets = [target for target in sorted(summed) if target not in self.missing]
             puts = [_marker_request(record.event_id, now) for record in pending]
             updates = [_add_request(target, summed[target]) for target in targets]
             try:
@@ -154,11 +200,13 @@ class Applier:
                     before = {pending[n].event_id for n in refused if n < len(pending)}
                     missing = {targets[n - len(pending)] for n in refused if n >= len(pending)}
                     if missing:
+                        waves = sorted(target.key for target in missing if target.table == WAVE)
+                        staff = sorted(target.key for target in missing if target.table == STAFF)
                         logger.error(
-                            "wave of a response or an invitation not found: its counts are not kept",
-                            extra={"wave_ids": sorted(target.key for target in missing)},
+                            "wave or staff member of a record not found: its counts there are not kept",
+                            extra={"wave_ids": waves, "staff_ids": staff},
                         )
-                        self.missing_waves |= missing
+                        self.missing |= missing
                     self.applied_before += len(before)
                     pending = [record for record in pending if record.event_id not in before]
                     continue
@@ -171,6 +219,7 @@ class Applier:
                 self.sleep(random.uniform(0, 0.05 * 2**tries))  # noqa: S311 - jitter, not a secret
             else:
                 self.applied += len(pending)
+                self.observations += [seen for record in pending for seen in record.observations]
                 return True
         return True
 
@@ -191,6 +240,8 @@ def apply_records(records: Sequence[CountedRecord], *, sleep: Callable[[float], 
             failed |= {record.event_id for record in group}
     if applier.applied:
         metrics.add_metric(name="counter_records_applied", unit=MetricUnit.Count, value=applier.applied)
+    if applier.observations:
+        publish_observations(applier.observations)
     if applier.applied_before:
         logger.info("records applied before: left out", extra={"records": applier.applied_before})
     return failed
@@ -210,15 +261,19 @@ def process_counters_stream(event: dict[str, Any], context: Any) -> PartialItemF
     if not records:
         return {"batchItemFailures": []}
     counted: list[CountedRecord] = []
+    record_of: dict[str, str] = {}  # a part's marker id -> its record's event id
     failed: set[str] = set()
     for record in records:
         try:
-            counted.append(CountedRecord(event_id_of(record), record_counts(record)))
+            parts = counted_parts(event_id_of(record), record_counts(record), record_observations(record))
         except UnknownSource as error:
             logger.error("stream record not counted", extra={"event_id": event_id_of(record), "error": str(error)})
             failed.add(event_id_of(record))
             break  # this record and those after it go back to the stream (then to the DLQ)
-    failed |= apply_records(counted)
+        for part in parts:
+            record_of.setdefault(part.event_id, event_id_of(record))
+        counted += parts
+    failed |= {record_of.get(event_id, event_id) for event_id in apply_records(counted)}
     ids = [event_id_of(record) for record in records]
     first = next((n for n, event_id in enumerate(ids) if event_id in failed), len(ids))
     retried = set(ids[first:])

@@ -8,6 +8,11 @@ itself (unparseable, too large); an unsubscribe (the mailto address, or a reply 
 it); an auto-reply; else a reply. Every write is conditional on the SES message id (Messages
 `attribute_not_exists(message_key)`, Quarantine `attribute_not_exists(quarantine_id)`), so an
 event delivered twice writes nothing twice. Logs carry ids and reasons only.
+
+A reply whose thread has a callback case (its token is the case's, or the invitation's of a
+response that opened one) is attached to the case too: `reply_count`, `last_reply_at`, and the
+case's first exchange (kind `reply`, with its delays) when it had none (docs/callbacks.md
+"Exchanges").
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pynamodb.exceptions import CancellationReason, DoesNotExist, PutError, Tran
 
 from closeloop import aws, clock
 from closeloop.errors import NotFound
-from closeloop.models import Contact, Invitation, Message, Quarantine, ReplyToken
+from closeloop.models import Case, Contact, Invitation, Message, Quarantine, ReplyToken
 from closeloop.observability import MetricUnit, correlation_id, logger, metrics
 from closeloop.rules.inbound_mail import (
     MAX_MAIL_BYTES,
@@ -38,6 +43,7 @@ from closeloop.rules.inbound_mail import (
     route_address,
     unsubscribe_intent,
 )
+from closeloop.rules.sla import business_calendar, delays
 from closeloop.secrets import email_hash
 from closeloop.services import unsubscribe
 from closeloop.settings import get_settings
@@ -101,11 +107,13 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Thread:
-    """Where a reply token leads: the thread of one survey (its invitation; its case, later)."""
+    """Where a reply token leads: the thread of one survey, its invitation and its case if the
+    response opened one (thread_id = invitation_id = case_id)."""
 
     thread_id: str
     invitation: Invitation
     case_id: str | None = None
+    case: Case | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -202,8 +210,9 @@ def _subject(value: str | None) -> str | None:
 def resolve_thread(token: str) -> Thread:
     """The thread a reply token leads to; TokenRefused with the quarantine reason otherwise.
 
-    The one seam for cases: a `case` token leads, for now, to the invitation of the same id (the
-    26-character id is shared); the callbacks issue makes it lead to the case when one exists.
+    Both kinds of token name the thread's 26-character id: an `invitation` token (survey emails)
+    the invitation, a `case` token (the fallback email) the case, whose id is the same. Either
+    leads to the invitation and, when the response opened one, to the case.
     """
     try:
         item = ReplyToken.get(reply_token_hash(token))
@@ -215,7 +224,16 @@ def resolve_thread(token: str) -> Thread:
         invitation = Invitation.get(item.object_id)
     except DoesNotExist:
         raise TokenRefused("unknown_token") from None
-    return Thread(thread_id=invitation.invitation_id, invitation=invitation)
+    try:
+        case: Case | None = Case.get(item.object_id)
+    except DoesNotExist:
+        case = None
+    return Thread(
+        thread_id=invitation.invitation_id,
+        invitation=invitation,
+        case_id=case.case_id if case is not None else None,
+        case=case,
+    )
 
 
 def route(recipients: Sequence[str]) -> Route | str:
@@ -259,7 +277,7 @@ def receive_mail(record: Mapping[str, Any]) -> Outcome:
     finally:
         if raw is not None:
             raw.close()
-        logger.remove_keys(["ses_message_id", "invitation_id"])
+        logger.remove_keys(["ses_message_id", "invitation_id", "case_id"])
 
 
 def _decide(receipt: Receipt, raw: _Raw | None) -> Outcome:
@@ -280,7 +298,7 @@ def _decide(receipt: Receipt, raw: _Raw | None) -> Outcome:
     except UnparseableMail as error:
         return quarantine(receipt, error.reason, size=raw.size)
     thread = routed.thread
-    logger.append_keys(invitation_id=thread.invitation.invitation_id)
+    logger.append_keys(invitation_id=thread.invitation.invitation_id, case_id=thread.case_id)
     if routed.action == "unsubscribe":
         return _unsubscribe(receipt, thread, mail, "mailto")
     if mail.auto_reply:
@@ -381,7 +399,7 @@ def _put(message: Message) -> dict[str, Any]:
     return request
 
 
-def _stamp(model: type[Invitation] | type[Contact], now: datetime) -> list[Any]:
+def _stamp(model: type[Invitation] | type[Contact] | type[Case], now: datetime) -> list[Any]:
     actions: list[Any] = [model.updated_at.set(now)]
     cid = correlation_id()
     if cid:
@@ -389,29 +407,65 @@ def _stamp(model: type[Invitation] | type[Contact], now: datetime) -> list[Any]:
     return actions
 
 
+def _case_update(case: Case, received_at: datetime) -> dict[str, Any]:
+    """The case's side of a reply: counted, dated, and the first exchange when it had none (the
+    reply came after the response and the case is not closed). `if_not_exists` keeps a call
+    logged at the same moment as the first exchange; the SLA timers stop either way."""
+    actions: list[Any] = [
+        Case.reply_count.add(1),
+        Case.last_reply_at.set(received_at),
+        *_stamp(Case, clock.now()),
+    ]
+    if case.first_exchange_at is None and case.status != "closed" and received_at >= case.responded_at:
+        settings = get_settings()
+        hours, business_hours = delays(business_calendar(settings), case.responded_at, received_at)
+        actions += [
+            Case.first_exchange_at.set(Case.first_exchange_at | received_at),
+            Case.first_exchange_kind.set(Case.first_exchange_kind | "reply"),
+            Case.first_delay_h.set(Case.first_delay_h | float(hours)),  # 2 places: float's repr keeps them
+            Case.first_delay_bh.set(Case.first_delay_bh | float(business_hours)),
+            Case.timer_shard.remove(),
+            Case.next_timer_at.remove(),
+            Case.next_timer_step.remove(),
+        ]
+    update: dict[str, Any] = case.get_update_kwargs_from_instance(
+        actions=actions, condition=Case.case_id.exists(), add_version_condition=False
+    )
+    return update
+
+
 def _reply(receipt: Receipt, thread: Thread, mail: InboundMail, *, mentions_unsubscribe: bool) -> Outcome:
-    """The customer's words on the thread, for a person to read (attention open: no case yet), and
-    the invitation's `replied_at` / `reply_count`, in one transaction."""
+    """The customer's words on the thread, the invitation's `replied_at` / `reply_count` and, when
+    the thread has a case, the case's reply counts and first exchange, in one transaction. Without
+    a case, or with a flag, the message waits for a person (`attention` open); on a case, its
+    assignee is told (message_flow) and reads it there."""
     flags = {"unsubscribe_mention"} if mentions_unsubscribe else set()
     if mail.forwarded:
         flags.add("forwarded")
-    message = _message(receipt, thread, mail, "reply", flags=flags or None, attention="open")
+    attention = "open" if thread.case is None or flags else None
+    message = _message(receipt, thread, mail, "reply", flags=flags or None, attention=attention)
     invitation = thread.invitation
-    update = invitation.get_update_kwargs_from_instance(
-        actions=[
-            Invitation.replied_at.set(Invitation.replied_at | receipt.received_at),
-            Invitation.reply_count.add(1),
-            *_stamp(Invitation, clock.now()),
-        ],
-        condition=Invitation.invitation_id.exists(),
-        add_version_condition=False,
-    )
-    reasons = _transact(puts=[_put(message)], updates=[update])
+    updates = [
+        invitation.get_update_kwargs_from_instance(
+            actions=[
+                Invitation.replied_at.set(Invitation.replied_at | receipt.received_at),
+                Invitation.reply_count.add(1),
+                *_stamp(Invitation, clock.now()),
+            ],
+            condition=Invitation.invitation_id.exists(),
+            add_version_condition=False,
+        )
+    ]
+    if thread.case is not None:
+        updates.append(_case_update(thread.case, receipt.received_at))
+    reasons = _transact(puts=[_put(message)], updates=updates)
     if reasons is not None and _failed(reasons, 0):
         return _repeated()
-    if reasons is not None:  # the invitation is gone (erased since the token was read): keep the words
-        _transact(puts=[_put(message)])
+    if reasons is not None:  # an item is gone (erased since the token was read): keep the words
+        _transact(puts=[_put(message)], updates=[item for n, item in enumerate(updates) if not _failed(reasons, n + 1)])
     metrics.add_metric(name="inbound_replies", unit=MetricUnit.Count, value=1)
+    if thread.case is not None:
+        metrics.add_metric(name="inbound_case_replies", unit=MetricUnit.Count, value=1)
     logger.info("reply attached", extra={"flags": sorted(flags), "thread_id": thread.thread_id})
     return "reply"
 

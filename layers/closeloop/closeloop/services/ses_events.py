@@ -3,8 +3,10 @@
 The sending configuration set publishes Send, Delivery, Bounce, Complaint and Reject events to
 EventBridge, one event per invocation of `ses_events`, each event at least once (Lambda retries an
 asynchronous invocation that fails). An event names its email by the headers every survey email
-carries, `X-Closeloop-Invitation` and `X-Closeloop-Step`; an event of any other email (a staff
-test-send) is counted and left alone.
+carries, `X-Closeloop-Invitation` and `X-Closeloop-Step`. A case or staff email carries
+`X-Closeloop-Ref: msg:<thread id>:<message key>` instead: any event proving SES accepted it settles
+its `uncertain` ledger item in Messages as `sent` (docs/data-model.md 7.2). An event of any other
+email (a staff test-send) is counted and left alone.
 
 - Delivery: the step's `delivered_at`, the invitation's `delivered_at` (the first delivery, or a
   response before it, wins) and status `delivered` where it was `sent` or `uncertain`.
@@ -37,12 +39,14 @@ from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from closeloop import clock
-from closeloop.models import Invitation, SendBatch
+from closeloop.models import Invitation, Message, SendBatch
 from closeloop.observability import MetricUnit, correlation_id, logger, metrics
 from closeloop.secrets import email_hash
 from closeloop.services.unsubscribe import suppress
 
 INVITATION_HEADER = "x-closeloop-invitation"
+REF_HEADER = "x-closeloop-ref"
+REF = re.compile(r"^msg:([a-z2-7]{26}):(\S{10,200})$")
 STEP_HEADER = "x-closeloop-step"
 INVITATION_ID = re.compile(r"^[a-z2-7]{26}$")
 STEPS = ("first", "reminder")
@@ -79,6 +83,7 @@ class SesEvent:
     step: str | None
     recipients: tuple[str, ...]
     bounce_type: str | None = None
+    ref: tuple[str, str] | None = None  # (thread_id, message_key) of a case or staff email
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -133,6 +138,7 @@ def read_event(event: Mapping[str, Any]) -> SesEvent | None:
     step = headers.get(STEP_HEADER, "first").lower()
     bounce_type = part.get("bounceType") if kind == "Bounce" else None
     message_id = mail.get("messageId")
+    ref = REF.match(headers.get(REF_HEADER, ""))
     return SesEvent(
         kind=kind,
         message_id=str(message_id) if message_id else None,
@@ -141,6 +147,7 @@ def read_event(event: Mapping[str, Any]) -> SesEvent | None:
         step=step if step in STEPS else None,
         recipients=_recipients(kind, detail, mail),
         bounce_type=(bounce_type if bounce_type in BOUNCE_TYPES else "Undetermined") if kind == "Bounce" else None,
+        ref=(ref.group(1), ref.group(2)) if ref else None,
     )
 
 
@@ -157,6 +164,8 @@ def handle_ses_event(event: Mapping[str, Any]) -> Outcome:
         logger.warning("not an SES event of the sending configuration set: dropped", extra={"id": event.get("id")})
         return "unreadable"
     context = {"event_type": ses.kind, "ses_message_id": ses.message_id}
+    if ses.ref is not None and ses.invitation_id is None:
+        return _settle_message(ses, context)
     if ses.invitation_id is None or ses.step is None:
         _count("ses_events_unmatched")
         logger.debug("SES event of an email that is not a survey email", extra=context)
@@ -331,3 +340,42 @@ def _write_ledger(batch_id: str, actions: list[Action], condition: Condition) ->
             return False
         raise
     return True
+
+
+CUSTOMER_MAIL_KINDS = frozenset({"fallback", "close_loop"})
+
+
+def _settle_message(ses: SesEvent, context: dict[str, Any]) -> Outcome:
+    """A case or staff email (X-Closeloop-Ref, docs/data-model.md 7.2 step 4): an `uncertain`
+    ledger item in Messages becomes `sent` on any event that proves SES accepted it; a complaint
+    or a permanent bounce on an email to a customer suppresses their address, as on a survey."""
+    assert ses.ref is not None
+    if ses.kind not in SETTLING:
+        _count("ses_rejects")
+        logger.warning("SES rejected a case email: nothing was sent", extra=context)
+        return "rejected"
+    thread_id, key = ses.ref
+    kind = key.partition("#")[2].partition("-")[0]
+    if kind in CUSTOMER_MAIL_KINDS and (ses.kind == "Complaint" or ses.bounce_type == "Permanent"):
+        reason = "complaint" if ses.kind == "Complaint" else "bounce"
+        if ses.recipients and suppress(
+            email_hash(ses.recipients[0]), reason=reason, source="ses", invitation_id=thread_id
+        ):
+            logger.info("address suppressed", extra={**context, "reason": reason, "kind": kind})
+        _count("ses_complaints" if reason == "complaint" else "ses_bounces_permanent")
+    actions: list[Action] = [
+        Message.state.set("sent"),
+        Message.sent_at.set(ses.at),
+        Message.updated_at.set(clock.now()),
+    ]
+    if ses.message_id:
+        actions.append(Message.ses_message_id.set(ses.message_id))
+    try:
+        Message(thread_id, key).update(actions=actions, condition=Message.state == "uncertain")
+    except UpdateError as error:
+        if error.cause_response_code != CONDITION_FAILED:
+            raise
+        return "not_survey"  # sent, skipped or gone: nothing to settle
+    _count("ses_uncertain_settled")
+    logger.info("uncertain case email settled as sent by its SES event", extra=context)
+    return "sent"

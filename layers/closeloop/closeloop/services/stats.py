@@ -5,7 +5,9 @@ consumer applies) over every Responses item, read with a parallel Scan of their 
 attributes only; `verify_nps()` gives the differences with the Stats `nps` items and the waves'
 `responded` counts. `recount_mail()` and `verify_mail()` do the same for the Invitations items
 (closeloop.rules.mail_counters: Stats `mail` and the waves' delivered, bounced, complained and
-unsubscribed counts). They write nothing: the property tests call them once the streams have
+unsubscribed counts), `recount_cases()` and `verify_cases()` for the Cases items
+(closeloop.rules.case_counters: Stats `cases`, `delay#...`, `irritant#<tag>` and the staff
+members' `open_cases`). They write nothing: the property tests call them once the streams have
 drained, and the nightly StatsAudit function runs both twice (`audit_counters`), a minute apart,
 to tell a counter the stream has not reached yet from one that is wrong.
 """
@@ -23,8 +25,8 @@ from typing import Any, cast
 from boto3.dynamodb.types import TypeDeserializer
 from pynamodb.models import Model
 
-from closeloop.models import Invitation, Response, Stat, Wave
-from closeloop.rules import mail_counters
+from closeloop.models import Case, Invitation, Response, Staff, Stat, Wave
+from closeloop.rules import case_counters, mail_counters
 from closeloop.rules.nps_counters import NPS_METRIC, STATS, WAVE, Counts, Target, total
 
 ANONYMOUS = ["response_id", "wave_id", "segment", "language", "month", "weight", "score", "category"]
@@ -33,6 +35,13 @@ WAVE_COUNTS = ("responded", "responded_confirmed")
 NPS_ATTRIBUTE = re.compile(r"^(n_(det|pas|pro)_[cu]|w_(det|pas|pro)_[cu]|w2_[cu]|comment_[cu])$")
 MAIL_ANONYMOUS = ["invitation_id", "wave_id", "segment", "language", "month", "status", "first.state"]
 MAIL_ANONYMOUS += ["reminded_at", *mail_counters.TIMES]
+CASE_ANONYMOUS = ["case_id", "wave_id", "segment", "language", "month", "score", "category", "confirmed"]
+CASE_ANONYMOUS += ["status", "close_reason", "assignee_id", "due_at", "breached_at", "fallback_at", "promise"]
+CASE_ANONYMOUS += ["first_exchange_at", "first_exchange_kind", "second_exchange_at", "tags"]
+CASE_ANONYMOUS += ["first_delay_h", "first_delay_bh", "second_delay_h", "second_delay_bh"]
+CASES_ATTRIBUTE = re.compile(
+    rf"^(({'|'.join(case_counters.CASE_COUNTS)})_(det|pas|pro)|(det|pas|pro)_(b\d\d|n|sum)|n_(det|pas|pro))$"
+)
 SCAN_SEGMENTS = 4
 
 _deserializer = TypeDeserializer()
@@ -117,9 +126,44 @@ def verify_mail() -> list[Difference]:
     return _differences(recount_mail(), stored_mail())
 
 
+def recount_cases() -> Counts:
+    """Every `cases`, `delay#...` and `irritant#...` counter and staff `open_cases`, from the Cases items."""
+    return case_counters.total(_parallel_scan(Case, CASE_ANONYMOUS))
+
+
+def _is_case_metric(metric: str) -> bool:
+    return metric == case_counters.CASES_METRIC or metric.startswith(("delay#", case_counters.IRRITANT_PREFIX))
+
+
+def stored_cases() -> Counts:
+    """What Stats holds in its case items, and every staff member their `open_cases` (an empty
+    entry for a staff member without any: they exist, so their counts are compared)."""
+    stored: Counts = {}
+    condition = (
+        (Stat.metric == case_counters.CASES_METRIC)
+        | Stat.metric.startswith("delay#")
+        | Stat.metric.startswith(case_counters.IRRITANT_PREFIX)
+    )
+    for item in _parallel_scan(Stat, None, condition):
+        if not _is_case_metric(str(item["metric"])):
+            continue
+        values = {name: Decimal(value) for name, value in item.items() if CASES_ATTRIBUTE.match(name)}
+        stored[Target(STATS, str(item["scope"]), str(item["metric"]))] = values
+    name = case_counters.OPEN_CASES
+    for item in _parallel_scan(Staff, ["staff_id", name]):
+        values = {name: Decimal(item[name])} if item.get(name) else {}
+        stored[Target(case_counters.STAFF, str(item["staff_id"]))] = values
+    return stored
+
+
+def verify_cases() -> list[Difference]:
+    """The case counters and staff `open_cases` that differ from a recount. Writes nothing."""
+    return _differences(recount_cases(), stored_cases())
+
+
 def verify_counters() -> list[Difference]:
-    """Every kept counter that differs from a recount: `nps` and `mail`. Writes nothing."""
-    return sorted(verify_nps() + verify_mail())
+    """Every kept counter that differs from a recount: `nps`, `mail` and the cases'. Writes nothing."""
+    return sorted(verify_nps() + verify_mail() + verify_cases())
 
 
 def verify_nps() -> list[Difference]:
@@ -131,8 +175,8 @@ def verify_nps() -> list[Difference]:
 def _differences(expected: Counts, found: Counts) -> list[Difference]:
     differences = []
     for target in sorted(set(expected) | set(found)):
-        if target.table == WAVE and target not in found:
-            continue  # no such wave: the counters log it and keep its Stats only
+        if target.table in (WAVE, case_counters.STAFF) and target not in found:
+            continue  # no such wave or staff member: the counters log it and keep its Stats only
         wanted, held = expected.get(target, {}), found.get(target, {})
         for attribute in sorted(set(wanted) | set(held)):
             a, b = wanted.get(attribute, Decimal(0)), held.get(attribute, Decimal(0))
