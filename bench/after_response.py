@@ -80,38 +80,52 @@ class Calls:
             self.on = False
 
 
-def run(responses: int) -> dict[str, float]:
+@contextmanager
+def provisioned(*functions: str) -> Iterator[Any]:
+    """moto in this process with every resource of template.yaml (the local runtime's exact
+    numbers), this process configured as a function: the Globals environment, plus the own
+    environment of the functions named. Yields the resolved template."""
+    import boto3
     from moto import mock_aws
 
-    from closeloop import clock
     from closeloop.caches import forget_all
-    from closeloop.ids import new_id
-    from closeloop.models import Click
     from closeloop.observability import logger
-    from closeloop.services.capture import promote_shard, record_response
+    from closeloop.settings import get_settings
     from closeloop_local.moto_numbers import exact_numbers
     from closeloop_local.template import Pseudo, Resolver, provision
-    from tests.integration.dispatch import make_wave
-    from tests.integration.responses_support import responses_stream, sent_invitation
-    from tests.support import TEMPLATE, LambdaContext, load_handler
+    from tests.support import TEMPLATE
 
     class InProcess:
         region = REGION
 
         def client(self, service: str) -> Any:
-            import boto3
-
             return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
-    figures: dict[str, float] = {}
     with mock_aws():
         exact_numbers()
         resolved = provision(
             Resolver(TEMPLATE, parameters={"Stage": "bench"}, pseudo=Pseudo(region=REGION)), InProcess()
         )
         os.environ.update(resolved.globals_environment)
+        for function in functions:
+            os.environ.update(resolved.functions[function].environment)
+        get_settings.cache_clear()
         forget_all()
         logger.setLevel("ERROR")
+        yield resolved
+
+
+def run(responses: int) -> dict[str, float]:
+    from closeloop import clock
+    from closeloop.ids import new_id
+    from closeloop.models import Click
+    from closeloop.services.capture import promote_shard, record_response
+    from tests.integration.dispatch import make_wave
+    from tests.integration.responses_support import responses_stream, sent_invitation
+    from tests.support import LambdaContext, load_handler
+
+    figures: dict[str, float] = {}
+    with provisioned():
         counters, flow, promoter = load_handler("counters"), load_handler("response_flow"), load_handler("promoter")
         calls = Calls()
 

@@ -22,18 +22,16 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from after_response import REGION, Calls  # noqa: E402
+from after_response import REGION, Calls, provisioned  # noqa: E402
 
 FLOW_BATCH = 10  # response_flow's BatchSize (template.yaml)
 CASE_FLOW_BATCH = 25  # case_flow's
@@ -43,41 +41,21 @@ CALLERS = 30
 
 def run(responses: int) -> dict[str, float]:
     import boto3
-    from moto import mock_aws
 
     from closeloop import clock
-    from closeloop.caches import forget_all
     from closeloop.models import Case
-    from closeloop.observability import logger
     from closeloop.services.capture import record_response
     from closeloop.settings import get_settings
-    from closeloop_local.moto_numbers import exact_numbers
-    from closeloop_local.template import Pseudo, Resolver, provision
     from tests.integration.callbacks_support import call
     from tests.integration.case_mail_support import sqs_event
     from tests.integration.cases_support import add_caller, add_contact, invitation_for
     from tests.integration.dispatch import make_wave
     from tests.integration.streams import TableStream
-    from tests.support import TEMPLATE, LambdaContext, load_handler
-
-    class InProcess:
-        region = REGION
-
-        def client(self, service: str) -> Any:
-            return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+    from tests.support import LambdaContext, load_handler
 
     figures: dict[str, float] = {}
-    with mock_aws():
-        exact_numbers()
-        resolved = provision(
-            Resolver(TEMPLATE, parameters={"Stage": "bench"}, pseudo=Pseudo(region=REGION)), InProcess()
-        )
-        os.environ.update(resolved.globals_environment)
-        for function in ("MailerFunction", "CaseFlowFunction", "CasesApiFunction"):
-            os.environ.update(resolved.functions[function].environment)  # MAIL_QUEUE_URL and the like
-        get_settings.cache_clear()
-        forget_all()
-        logger.setLevel("ERROR")
+    # MAIL_QUEUE_URL and the like: the functions' own environment
+    with provisioned("MailerFunction", "CaseFlowFunction", "CasesApiFunction"):
         settings = get_settings()
         flow, case_flow = load_handler("response_flow"), load_handler("case_flow")
         mailer, sweeper = load_handler("mailer"), load_handler("sla_sweeper")

@@ -18,17 +18,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from after_response import REGION, Calls  # noqa: E402
+from after_response import REGION, Calls, provisioned  # noqa: E402
 
 FLOW_BATCH = 25  # message_flow's BatchSize (template.yaml)
 KINDS = ("reply", "auto_reply", "unsubscribe", "quarantined")
@@ -36,38 +34,19 @@ KINDS = ("reply", "auto_reply", "unsubscribe", "quarantined")
 
 def run(mails: int) -> dict[str, float]:
     import boto3
-    from moto import mock_aws
 
-    from closeloop.caches import forget_all
     from closeloop.ids import new_id
     from closeloop.models import Invitation
-    from closeloop.observability import logger
     from closeloop.settings import get_settings
     from closeloop.tokens import new_reply_token, reply_address, unsubscribe_address
-    from closeloop_local.moto_numbers import exact_numbers
-    from closeloop_local.template import Pseudo, Resolver, provision
     from tests.integration.dispatch import make_contact, make_wave
     from tests.integration.inbound_support import mail, receipt_event
     from tests.integration.responses_support import sent_invitation
     from tests.integration.streams import TableStream
-    from tests.support import TEMPLATE, LambdaContext, load_handler
-
-    class InProcess:
-        region = REGION
-
-        def client(self, service: str) -> Any:
-            return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+    from tests.support import LambdaContext, load_handler
 
     figures: dict[str, float] = {}
-    with mock_aws():
-        exact_numbers()
-        resolved = provision(
-            Resolver(TEMPLATE, parameters={"Stage": "bench"}, pseudo=Pseudo(region=REGION)), InProcess()
-        )
-        os.environ.update(resolved.globals_environment)
-        get_settings.cache_clear()
-        forget_all()
-        logger.setLevel("ERROR")
+    with provisioned():
         inbound, flow = load_handler("inbound"), load_handler("message_flow")
         s3 = boto3.client("s3", region_name=REGION)
         bucket = get_settings().inbound_bucket

@@ -17,7 +17,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from closeloop.rules.contact_fields import Language
@@ -343,8 +343,14 @@ class ContactsCsv:
             yield Record(first, values)
 
 
-def describe_file_problem(code: str, language: Language, params: dict[str, str] | None = None) -> str:
-    template = FILE_MESSAGES.get(code, {}).get(language) or code
+def describe_file_problem(
+    code: str,
+    language: Language,
+    params: dict[str, str] | None = None,
+    *,
+    messages: Mapping[str, Mapping[Language, str]] = FILE_MESSAGES,
+) -> str:
+    template = messages.get(code, {}).get(language) or code
     try:
         return template.format(**(params or {}))
     except (KeyError, IndexError):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from closeloop.rules import contact_fields
+from closeloop.rules import contact_fields, contacts_csv
 from closeloop.rules.contact_fields import FieldProblem, Language
 from closeloop.rules.contacts_csv import (
     ContactsCsv,
@@ -109,8 +109,9 @@ MESSAGES: dict[str, dict[Language, str]] = {
     },
 }
 
+# The contacts file's messages, with the wording that names the staff list where it differs.
 FILE_MESSAGES: dict[str, dict[Language, str]] = {
-    "empty": {"en": "the file is empty", "fr": "le fichier est vide"},
+    **contacts_csv.FILE_MESSAGES,
     "no_rows": {
         "en": "the file has a header line but no staff member",
         "fr": "le fichier a une ligne d'en-tête mais aucun membre du personnel",
@@ -118,18 +119,6 @@ FILE_MESSAGES: dict[str, dict[Language, str]] = {
     "binary": {
         "en": "this is not a text file: export the staff list as CSV",
         "fr": "ce n'est pas un fichier texte : exportez la liste du personnel en CSV",
-    },
-    "spreadsheet": {
-        "en": "this is a spreadsheet or document, not a CSV file: in Excel, use Save as > CSV",
-        "fr": "c'est un classeur ou un document, pas un fichier CSV : dans Excel, faites Enregistrer sous > CSV",
-    },
-    "missing_columns": {
-        "en": "required column missing: {columns} (columns found: {found})",
-        "fr": "colonne obligatoire absente : {columns} (colonnes trouvées : {found})",
-    },
-    "duplicate_columns": {
-        "en": "several columns mean the same field: {columns}",
-        "fr": "plusieurs colonnes désignent le même champ : {columns}",
     },
     "too_big": {
         "en": "the file is larger than {limit} bytes: is it the staff list?",
@@ -161,11 +150,7 @@ def describe(code: str, language: Language, params: Mapping[str, str] | None = N
 
 
 def describe_file_problem(code: str, language: Language, params: Mapping[str, str] | None = None) -> str:
-    template = FILE_MESSAGES.get(code, {}).get(language) or code
-    try:
-        return template.format(**(params or {}))
-    except (KeyError, IndexError):
-        return template
+    return contacts_csv.describe_file_problem(code, language, dict(params or {}), messages=FILE_MESSAGES)
 
 
 # ------------------------------------------------------------------ the field rules
