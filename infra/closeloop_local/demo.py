@@ -20,6 +20,7 @@ from closeloop.models import Staff, invitation_id_for
 from closeloop.rules.business_time import BusinessCalendar
 from closeloop.services.contacts import NewContact, add_contact
 from closeloop.services.directory import add_staff
+from closeloop.services.taxonomy import add_tag
 from closeloop.services.wave_schedules import ScheduleTarget
 from closeloop.services.waves import create_wave
 from closeloop_local.clock import rule_event
@@ -281,10 +282,6 @@ TAXONOMY: list[dict[str, str]] = [
 
 
 def _seed_taxonomy() -> int:
-    try:
-        from closeloop.services.taxonomy import add_tag
-    except ImportError:  # pragma: no cover - the taxonomy comes with the cases API
-        return 0
     added = 0
     for tag in TAXONOMY:
         try:

@@ -165,7 +165,7 @@ def test_the_command_line_shows_the_queue_and_the_script_logs_an_attempt_and_rea
     assert (stored.assignee_id, stored.failed_attempt_count) == (amina.staff_id, 1)
 
 
-# ------------------------------------------------------------------ case and staff mail, SLA timers (#6, engineer D)
+# ------------------------------------------------------------------ case and staff mail, SLA timers
 
 
 def _mail_of(http: httpx.Client, case_id: str, to: str) -> list[dict[str, Any]]:
@@ -271,7 +271,7 @@ def test_moving_the_clock_past_the_due_time_sends_the_escalation_once_per_overdu
     assert stored.next_timer_step == "escalate#3"
 
 
-# ------------------------------------------------------------------ opening cases, assignment, replies (#6, engineer B)
+# ------------------------------------------------------------------ opening cases, assignment, replies
 
 THOMAS = f"thomas.petit@{DEMO_DOMAIN}"  # a caller of the demo company, account owner of the customers below
 

@@ -15,8 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from closeloop import clock, idempotency
-from closeloop.api.contacts import request_language
-from closeloop.api.resolver import STAFF_SECURITY, current_identity
+from closeloop.api.resolver import STAFF_SECURITY, current_identity, request_language
 from closeloop.errors import InvalidInput
 from closeloop.rules.attempts import NOTES_MAX, AttemptInput
 from closeloop.services import callbacks, taxonomy

@@ -11,11 +11,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from closeloop.api.resolver import STAFF_SECURITY
-from closeloop.identity import identity_from_event
-from closeloop.rules.contact_fields import Language
+from closeloop.api.resolver import STAFF_SECURITY, request_language
 from closeloop.services import contacts
-from closeloop.settings import get_settings
 
 router = Router()
 
@@ -53,20 +50,6 @@ class ContactChanges(BaseModel):
     language: str | None = Field(default=None, max_length=20)
     account_owner: str | None = Field(default=None, max_length=_TEXT)
     weight: float | str | None = None
-
-
-def request_language(app: Router) -> Language:
-    """The reader's language: Accept-Language, else the token's locale, else the programme's."""
-    event = app.current_event
-    header = (event.headers or {}).get("accept-language") or (event.headers or {}).get("Accept-Language") or ""
-    for part in header.split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in ("fr", "en"):
-            return "fr" if tag == "fr" else "en"
-    identity = identity_from_event(event.raw_event)
-    if identity and identity.locale and identity.locale[:2].lower() in ("fr", "en"):
-        return "fr" if identity.locale[:2].lower() == "fr" else "en"
-    return get_settings().default_language
 
 
 def _view(contact: Any) -> dict[str, Any]:

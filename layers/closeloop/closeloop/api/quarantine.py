@@ -8,8 +8,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from closeloop.api.contacts import request_language
-from closeloop.api.resolver import STAFF_SECURITY, current_identity
+from closeloop.api.resolver import STAFF_SECURITY, current_identity, request_language
 from closeloop.models import Staff
 from closeloop.services import quarantine
 

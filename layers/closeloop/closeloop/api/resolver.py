@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -13,8 +13,12 @@ from closeloop.api.access import decide
 from closeloop.errors import DomainError, Forbidden, NotAuthenticated, http_answer
 from closeloop.identity import Identity, identity_from_event
 from closeloop.observability import CORRELATION_HEADER, correlation_id, logger
+from closeloop.settings import get_settings
 
 STAFF_SECURITY: list[dict[str, list[str]]] = [{"staffJwt": []}]
+# closeloop.rules.contact_fields.Language, not imported from there: the survey pages use this module
+# and must not pay for phonenumbers.
+Language = Literal["fr", "en"]
 
 
 def _json(status: int, body: dict[str, Any]) -> Response[str]:
@@ -31,6 +35,20 @@ def current_identity(app: APIGatewayHttpResolver | Router) -> Identity:
     if not isinstance(identity, Identity):
         raise NotAuthenticated("sign in first")
     return identity
+
+
+def request_language(app: Router) -> Language:
+    """The reader's language: Accept-Language, else the token's locale, else the programme's."""
+    event = app.current_event
+    header = (event.headers or {}).get("accept-language") or (event.headers or {}).get("Accept-Language") or ""
+    for part in header.split(","):
+        tag = part.split(";")[0].strip().lower()[:2]
+        if tag in ("fr", "en"):
+            return "fr" if tag == "fr" else "en"
+    identity = identity_from_event(event.raw_event)
+    if identity and identity.locale and identity.locale[:2].lower() in ("fr", "en"):
+        return "fr" if identity.locale[:2].lower() == "fr" else "en"
+    return get_settings().default_language
 
 
 def _enforce_access(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:

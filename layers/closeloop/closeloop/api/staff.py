@@ -14,8 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from closeloop.api.contacts import request_language
-from closeloop.api.resolver import STAFF_SECURITY, current_identity
+from closeloop.api.resolver import STAFF_SECURITY, current_identity, request_language
 from closeloop.errors import InvalidInput
 from closeloop.models import Staff
 from closeloop.rules import staff_csv

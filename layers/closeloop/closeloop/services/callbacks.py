@@ -350,7 +350,7 @@ def _batch_get(requests: dict[str, dict[str, Any]], reader: Language = "en") -> 
 
 def _script(category: str, language: str, values: dict[str, Any]) -> dict[str, Any] | None:
     """The call guide of the category in `language`, filled with the customer's and the caller's
-    values (engineer F's closeloop.scripts)."""
+    values (closeloop.scripts)."""
     from closeloop.scripts import UnknownScript, load_script
 
     try:
@@ -706,7 +706,7 @@ def get_attempt(case_id: str, attempt_key: str, reader: Language = "en") -> Atte
 
 def hand_back(case_id: str, identity: Identity, *, version: int, reader: Language = "en") -> Case:
     """The assignee gives the case back: it goes to the contact's account owner or the least loaded
-    other caller (engineer B's assignment). Conflict when the case changed since `version` was
+    other caller (closeloop.services.assignment). Conflict when the case changed since `version` was
     read, is closed, or nobody else can take it."""
     from closeloop.services.assignment import choose_assignee, reassign_case
 

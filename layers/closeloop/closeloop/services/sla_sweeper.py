@@ -24,6 +24,7 @@ from closeloop.models import Case
 from closeloop.observability import MetricUnit, correlation_id, logger, metrics
 from closeloop.rules.case_events import stored_time
 from closeloop.rules.sla import ESCALATE, TIMER_SHARDS, next_timer
+from closeloop.services.case_metrics import publish_backlog_metrics
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
 MAX_STEPS = 10_000
@@ -92,7 +93,7 @@ def fire_step(
 
 
 def sweep(*, time_left: Callable[[], float] | None = None) -> SweepResult:
-    """Fire every step that has come, shard by shard; then the backlog gauges (engineer E's)."""
+    """Fire every step that has come, shard by shard; then the backlog gauges."""
     now = clock.now()
     result = SweepResult()
     for shard in range(TIMER_SHARDS):
@@ -111,14 +112,5 @@ def sweep(*, time_left: Callable[[], float] | None = None) -> SweepResult:
             logger.info("SLA step fired", extra={"case_id": item.case_id, "step": item.next_timer_step})
     if result.fired:
         metrics.add_metric(name="sla_steps_fired", unit=MetricUnit.Count, value=result.fired)
-    _publish_backlog()
-    return result
-
-
-def _publish_backlog() -> None:
-    try:
-        from closeloop.services.case_metrics import publish_backlog_metrics  # engineer E's
-    except ImportError:  # pragma: no cover - until the case metrics land
-        logger.warning("case metrics not available: no backlog gauges")
-        return
     publish_backlog_metrics()
+    return result
