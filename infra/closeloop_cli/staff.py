@@ -79,9 +79,9 @@ def _table(members: list[dict[str, Any]]) -> Table:
 def _resolve(api_url: str, who: str) -> dict[str, Any]:
     """A staff member by id, or by the email they sign in with."""
     if "@" not in who:
-        found: dict[str, Any] = _call(api_url, "GET", f"/staff/{who}")
+        found: dict[str, Any] = _call(api_url, "GET", f"/directory/{who}")
         return found
-    for member in _call(api_url, "GET", "/staff")["staff"]:
+    for member in _call(api_url, "GET", "/directory")["staff"]:
         if member["email"] == who.strip().lower():
             return dict(member)
     return api.fail(f"no staff member signs in with {who}")
@@ -127,7 +127,7 @@ def import_file(
         content_type = "text/csv; charset=utf-8"
     except UnicodeDecodeError:
         content_type = "application/octet-stream"  # Windows-1252: the API reads the bytes as they are
-    report = _call(api_url, "POST", "/staff/imports", content=data, headers={"Content-Type": content_type})
+    report = _call(api_url, "POST", "/directory/imports", content=data, headers={"Content-Type": content_type})
     print_report(report)
     if report["rejected"]:
         raise typer.Exit(1)
@@ -151,7 +151,7 @@ def list_staff(
         params["group"] = group
     if department:
         params["department"] = department
-    console.print(_table(_call(api_url, "GET", "/staff", params=params)["staff"]))
+    console.print(_table(_call(api_url, "GET", "/directory", params=params)["staff"]))
 
 
 @app.command("show")
@@ -180,12 +180,12 @@ def add(
     for key, value in {"phone": phone, "language": language, "department": department, "capacity": capacity}.items():
         if value is not None:
             body[key] = value
-    console.print_json(data=_call(api_url, "POST", "/staff", json=body))
+    console.print_json(data=_call(api_url, "POST", "/directory", json=body))
 
 
 def _patch(api_url: str, who: str, changes: dict[str, Any]) -> None:
     member = _resolve(api_url, who)
-    answer = _call(api_url, "PATCH", f"/staff/{member['staff_id']}", json={"version": member["version"], **changes})
+    answer = _call(api_url, "PATCH", f"/directory/{member['staff_id']}", json={"version": member["version"], **changes})
     console.print_json(data=answer)
 
 

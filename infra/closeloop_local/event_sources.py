@@ -230,7 +230,23 @@ class SqsMapping:
     def settled(self, deadline: float) -> bool:
         """No message waits to be received or is being dealt with, except messages waiting out a
         visibility timeout after a failure that ends after `deadline` (retried later, in real
-        time, as on AWS)."""
+        time, as on AWS).
+
+        The queue's counts are taken one after the other: a failed message turning visible again
+        between two of them is counted in neither. So when such a message is expected back
+        before `deadline`, the queue is looked at twice."""
+        with self._lock:
+            now = time.monotonic()
+            self._retry_at = {m: at for m, at in self._retry_at.items() if at > now - 60}
+            coming_back = any(at <= deadline for at in self._retry_at.values())
+        if not self._looks_settled(deadline):
+            return False
+        if not coming_back:
+            return True
+        time.sleep(0.1)
+        return self._looks_settled(deadline)
+
+    def _looks_settled(self, deadline: float) -> bool:
         counts = self.sqs.get_queue_attributes(
             QueueUrl=self.url,
             AttributeNames=[
@@ -242,8 +258,6 @@ class SqsMapping:
         with self._lock:
             if self._in_hand:
                 return False
-            now = time.monotonic()
-            self._retry_at = {m: at for m, at in self._retry_at.items() if at > now - 60}
             later = sum(1 for at in self._retry_at.values() if at > deadline)
         return (
             int(counts["ApproximateNumberOfMessages"]) == 0

@@ -132,8 +132,10 @@ def _create_bucket(p: Provisioner, name: str, props: Mapping[str, Any]) -> dict[
     p.client("s3").create_bucket(**args)
     rules = (props.get("CorsConfiguration") or {}).get("CorsRules")
     if rules:
+        # the pages that PUT to the bucket are served by the local gateway: its origin is allowed too
+        local_origin = getattr(p, "url", "")
         p.client("s3").put_bucket_cors(
-            Bucket=name, CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in rules]}
+            Bucket=name, CORSConfiguration={"CORSRules": [_cors_rule(rule, local_origin) for rule in rules]}
         )
     return {}
 
@@ -142,8 +144,11 @@ _CORS_NAMES = {"Id": "ID", "ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeS
 """CloudFormation's names of a CORS rule's properties that S3's API spells otherwise."""
 
 
-def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    return {_CORS_NAMES.get(name, name): value for name, value in rule.items()}
+def _cors_rule(rule: Mapping[str, Any], local_origin: str = "") -> dict[str, Any]:
+    found = {_CORS_NAMES.get(name, name): value for name, value in rule.items()}
+    if local_origin and "AllowedOrigins" in found:
+        found["AllowedOrigins"] = [*found["AllowedOrigins"], local_origin]
+    return found
 
 
 def _secret_string(spec: Mapping[str, Any]) -> str:
@@ -430,7 +435,9 @@ TYPES: dict[str, ResourceType] = {
         attributes={"Arn": "{arn}"},
     ),
     "AWS::Cognito::UserPoolDomain": ResourceType(
-        "emulate", "no hosted UI locally: sign in with POST /_local/login", name_property="Domain"
+        "emulate",
+        "the hosted UI: /_local/oauth2/authorize (pick a staff member), /_local/oauth2/token, /_local/logout",
+        name_property="Domain",
     ),
     "AWS::SES::ReceiptRuleSet": ResourceType(
         "emulate",

@@ -27,6 +27,7 @@ from closeloop_local.event_sources import EventSources
 from closeloop_local.gateway import Gateway
 from closeloop_local.logs import LogSink
 from closeloop_local.receipt_rules import MessageRefused, addresses, envelope_of
+from closeloop_local.sign_in import LocalSignIn
 from closeloop_local.smtp import SmtpServer
 from closeloop_local.template import FunctionSpec, Pseudo, ResolvedTemplate, Resolver, TemplateError, provision
 from closeloop_local.web import HttpRequest, HttpResponse, json_response
@@ -251,6 +252,8 @@ class Runtime:
             "AWS_DEFAULT_REGION": self.region,
             "CLOSELOOP_LOCAL": "1",
             "PUBLIC_BASE_URL": self.gateway.url,
+            "STAFF_SIGN_IN_URL": f"{self.gateway.url}/_local",
+            "STAFF_UPLOADS_ORIGIN": self._moto_endpoint,  # presigned URLs point at moto's server
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
@@ -271,6 +274,7 @@ class Runtime:
         if authorizers:
             self.login_authorizer = authorizers[0]
             self.gateway.add_local_route("POST", "/_local/login", self._post_login)
+            LocalSignIn(self.issuer, self.login_authorizer, lambda: self.gateway.url).register(self.gateway)
 
     # ------------------------------------------------------------------ /_local/ routes
     def _get_clock(self, _request: HttpRequest, _parameters: dict[str, str]) -> HttpResponse:
@@ -329,9 +333,10 @@ _PAGES = (
     ("OpenAPI document", "GET", "/openapi.json"),
     ("Who am I", "GET", "/me"),
     ("Staff pages", "GET", "/staff"),
+    ("Sign in (pick a staff member)", "GET", "/_local/login"),
     ("Outbox", "GET", "/_local/outbox"),
     ("Clock", "GET", "/_local/clock"),
-    ("Sign in", "POST", "/_local/login"),
+    ("Sign in for the API (a token)", "POST", "/_local/login"),
     ("Inbound mail (raw)", "POST", "/_local/inbound"),
 )
 

@@ -110,17 +110,17 @@ def test_the_demo_staff_seeded_at_start_have_their_cognito_users_and_groups(syst
 def test_a_caller_may_not_read_or_change_the_directory(http: httpx.Client) -> None:
     headers = {"Authorization": f"Bearer {token_for(http, HUGO)}"}
 
-    assert http.get("/staff", headers=headers).status_code == 403
-    added = http.post("/staff", headers=headers, json={"name": "X", "email": "x@demo.closeloop.example"})
+    assert http.get("/directory", headers=headers).status_code == 403
+    added = http.post("/directory", headers=headers, json={"name": "X", "email": "x@demo.closeloop.example"})
     assert added.status_code == 403
-    imported = http.post("/staff/imports", headers={**headers, "Content-Type": "text/csv"}, content=b"nom;email\n")
+    imported = http.post("/directory/imports", headers={**headers, "Content-Type": "text/csv"}, content=b"nom;email\n")
     assert imported.status_code == 403
 
 
 def test_an_admin_adds_a_staff_member_over_http_and_a_stale_edit_gets_409(http: httpx.Client) -> None:
     headers = {"Authorization": f"Bearer {token_for(http, ADMIN)}"}
     added = http.post(
-        "/staff",
+        "/directory",
         headers=headers,
         json={"name": "Paul Petit", "email": "paul.petit@demo.closeloop.example", "groups": ["caller"]},
     )

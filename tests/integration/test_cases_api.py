@@ -141,6 +141,21 @@ def test_a_case_past_its_due_date_that_had_its_first_exchange_is_not_overdue_and
     assert [entry["overdue"] for entry in queue["cases"]] == [True, False]
 
 
+def test_the_queue_a_case_and_the_managers_list_give_the_time_their_due_dates_are_measured_against(
+    hugo: Staff, claire: Staff
+) -> None:
+    case = case_for(hugo, score=3)
+
+    answers = [
+        call("GET", "/cases/mine", who=hugo),
+        call("GET", f"/cases/{case.case_id}", who=hugo),
+        call("GET", "/cases", who=claire, groups=MANAGER),
+    ]
+
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [answer["as_of"] for _, answer in answers] == ["2027-03-02T08:30:00Z"] * 3
+
+
 def test_someone_not_in_the_staff_directory_has_no_queue(api: ResolvedTemplate) -> None:
     stranger = Staff("01STRANGER0000000000000000", email="stranger@example.com", name="X")
 
@@ -711,6 +726,19 @@ def test_a_deactivated_tag_is_kept_but_no_longer_accepted(hugo: Staff, claire: S
 
     assert status == 400
     assert "price is no longer in use" in answer["message"]
+
+
+def test_the_taxonomy_list_shows_a_change_made_in_another_container_at_once(claire: Staff) -> None:
+    # Given this container's taxonomy read before a manager edited "price" elsewhere
+    taxonomy.all_tags()
+    stored = Taxonomy.get("price")
+    stored.update(actions=[Taxonomy.label_en.set("Pricing")])
+
+    status, listed = call("GET", "/taxonomy", who=claire, groups=MANAGER)
+
+    assert status == 200
+    [price] = [tag for tag in listed["tags"] if tag["tag"] == "price"]
+    assert (price["label_en"], price["version"]) == ("Pricing", stored.version)
 
 
 def test_a_tag_added_in_another_container_is_accepted_at_once(hugo: Staff) -> None:

@@ -42,7 +42,7 @@ def call(
     """An HTTP API event for a staff route, as API Gateway hands it over with a signed-in admin."""
     event = load_event("http/me.json")
     parts = path.strip("/").split("/")
-    route = path if len(parts) == 1 or parts[1] == "imports" else "/staff/{staff_id}"
+    route = path if len(parts) == 1 or parts[1] == "imports" else "/directory/{staff_id}"
     event["routeKey"] = f"{method} {route}"
     event["rawPath"] = path
     event["rawQueryString"] = urlencode(query or {})
@@ -70,7 +70,7 @@ def call(
 
 
 def add(**fields: Any) -> dict[str, Any]:
-    status, body, _ = call("POST", "/staff", fields)
+    status, body, _ = call("POST", "/directory", fields)
     assert status == 201, body
     return body  # type: ignore[no-any-return]
 
@@ -81,7 +81,7 @@ def add(**fields: Any) -> dict[str, Any]:
 def test_an_admin_adds_a_staff_member_whose_fields_are_normalised(api: ResolvedTemplate) -> None:
     status, body, headers = call(
         "POST",
-        "/staff",
+        "/directory",
         {
             "name": "  Hugo   Bernard ",
             "email": " Hugo.Bernard@Demo.Closeloop.Example ",
@@ -94,7 +94,7 @@ def test_an_admin_adds_a_staff_member_whose_fields_are_normalised(api: ResolvedT
     )
 
     assert status == 201, body
-    assert headers["Location"] == f"/staff/{body['staff_id']}"
+    assert headers["Location"] == f"/directory/{body['staff_id']}"
     assert headers["ETag"] == '"1"'
     stored = Staff.get(body["staff_id"])
     assert stored.name == "Hugo Bernard"
@@ -112,7 +112,7 @@ def test_an_admin_adds_a_staff_member_whose_fields_are_normalised(api: ResolvedT
 def test_an_email_already_in_the_directory_is_a_409(api: ResolvedTemplate) -> None:
     first = add(name="Hugo Bernard", email="hugo.bernard@demo.closeloop.example", groups=["caller"])
 
-    status, body, _ = call("POST", "/staff", {"name": "Hugo B.", "email": "HUGO.BERNARD@demo.closeloop.example"})
+    status, body, _ = call("POST", "/directory", {"name": "Hugo B.", "email": "HUGO.BERNARD@demo.closeloop.example"})
 
     assert status == 409
     assert body["details"] == {"staff_id": first["staff_id"]}
@@ -122,7 +122,7 @@ def test_an_email_already_in_the_directory_is_a_409(api: ResolvedTemplate) -> No
 def test_bad_fields_are_a_400_naming_each_one_in_french(api: ResolvedTemplate) -> None:
     status, body, _ = call(
         "POST",
-        "/staff",
+        "/directory",
         {"name": " ", "email": "not-an-email", "groups": ["chef"], "language": "de"},
         language="fr",
     )
@@ -143,12 +143,12 @@ def test_a_caller_gets_403_on_the_directory_routes_and_a_manager_reads_but_does_
 ) -> None:
     hugo = add(name="Hugo Bernard", email="hugo.bernard@demo.closeloop.example", groups=["caller"])
 
-    assert call("POST", "/staff", {"name": "X", "email": "x@demo.closeloop.example"}, groups="[caller]")[0] == 403
-    assert call("GET", "/staff", groups="[caller]")[0] == 403
-    assert call("GET", f"/staff/{hugo['staff_id']}", groups="[caller]")[0] == 403
-    assert call("GET", "/staff", groups="[manager]")[0] == 200
-    assert call("PATCH", f"/staff/{hugo['staff_id']}", {"version": 1, "capacity": 3}, groups="[manager]")[0] == 403
-    assert call("POST", "/staff/imports", raw=b"nom;courriel\nA;a@x.example\n", groups="[manager]")[0] == 403
+    assert call("POST", "/directory", {"name": "X", "email": "x@demo.closeloop.example"}, groups="[caller]")[0] == 403
+    assert call("GET", "/directory", groups="[caller]")[0] == 403
+    assert call("GET", f"/directory/{hugo['staff_id']}", groups="[caller]")[0] == 403
+    assert call("GET", "/directory", groups="[manager]")[0] == 200
+    assert call("PATCH", f"/directory/{hugo['staff_id']}", {"version": 1, "capacity": 3}, groups="[manager]")[0] == 403
+    assert call("POST", "/directory/imports", raw=b"nom;courriel\nA;a@x.example\n", groups="[manager]")[0] == 403
     assert Staff.get(hugo["staff_id"]).capacity == 20
 
 
@@ -158,7 +158,7 @@ def test_the_list_filters_by_state_group_and_department(api: ResolvedTemplate) -
     add(name="Bea Durand", email="bea@demo.closeloop.example", groups=["manager"], department="ventes")
 
     def names(**query: str) -> list[str]:
-        status, body, _ = call("GET", "/staff", query=query, groups="[manager]")
+        status, body, _ = call("GET", "/directory", query=query, groups="[manager]")
         assert status == 200, body
         return [member["name"] for member in body["staff"]]
 
@@ -167,18 +167,18 @@ def test_the_list_filters_by_state_group_and_department(api: ResolvedTemplate) -
     assert names(active="false") == ["Anne Roy"]
     assert names(department="ventes") == ["Bea Durand", "Hugo Bernard"]
     assert names(department="Ventes") == ["Bea Durand", "Hugo Bernard"]
-    assert call("GET", "/staff", query={"group": "boss"}, groups="[manager]")[0] == 400
+    assert call("GET", "/directory", query={"group": "boss"}, groups="[manager]")[0] == 400
 
 
 def test_show_answers_the_record_and_404_for_an_unknown_id(api: ResolvedTemplate) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
 
-    status, body, headers = call("GET", f"/staff/{hugo['staff_id']}", groups="[manager]")
+    status, body, headers = call("GET", f"/directory/{hugo['staff_id']}", groups="[manager]")
     assert status == 200
     assert body["email"] == "hugo@demo.closeloop.example"
     assert body["open_cases"] == 0
     assert headers["ETag"] == '"1"'
-    assert call("GET", "/staff/01JNOSUCHSTAFF000000000000", groups="[manager]")[0] == 404
+    assert call("GET", "/directory/01JNOSUCHSTAFF000000000000", groups="[manager]")[0] == 404
 
 
 # ---------------------------------------------------------------------- edit, conflicts, deactivation
@@ -186,7 +186,7 @@ def test_show_answers_the_record_and_404_for_an_unknown_id(api: ResolvedTemplate
 
 def test_an_edit_with_the_version_read_lands_and_a_stale_one_is_a_409(api: ResolvedTemplate) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
-    path = f"/staff/{hugo['staff_id']}"
+    path = f"/directory/{hugo['staff_id']}"
 
     status, body, _ = call("PATCH", path, {"version": 1, "capacity": 5, "groups": ["caller", "manager"]})
     assert status == 200, body
@@ -202,7 +202,7 @@ def test_an_edit_with_the_version_read_lands_and_a_stale_one_is_a_409(api: Resol
 
 def test_the_version_may_come_as_if_match_and_is_required(api: ResolvedTemplate) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
-    path = f"/staff/{hugo['staff_id']}"
+    path = f"/directory/{hugo['staff_id']}"
 
     assert call("PATCH", path, {"capacity": 5})[0] == 400
     status, body, _ = call("PATCH", path, {"capacity": 5}, headers={"if-match": '"1"'})
@@ -215,7 +215,7 @@ def test_deactivating_leaves_the_caller_pool_and_dates_the_departure_reactivatin
     api: ResolvedTemplate,
 ) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
-    path = f"/staff/{hugo['staff_id']}"
+    path = f"/directory/{hugo['staff_id']}"
 
     status, body, _ = call("PATCH", path, {"version": 1, "active": False})
     assert status == 200, body
@@ -234,9 +234,9 @@ def test_deactivating_leaves_the_caller_pool_and_dates_the_departure_reactivatin
 def test_an_edit_never_writes_open_cases_which_the_counters_own(api: ResolvedTemplate) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
     Staff(hugo["staff_id"]).update(actions=[Staff.open_cases.add(3)], add_version_condition=False)
-    _, fresh, _ = call("GET", f"/staff/{hugo['staff_id']}")
+    _, fresh, _ = call("GET", f"/directory/{hugo['staff_id']}")
 
-    call("PATCH", f"/staff/{hugo['staff_id']}", {"version": fresh["version"], "capacity": 4})
+    call("PATCH", f"/directory/{hugo['staff_id']}", {"version": fresh["version"], "capacity": 4})
 
     assert Staff.get(hugo["staff_id"]).open_cases == 3
 
@@ -245,7 +245,7 @@ def test_an_admin_cannot_deactivate_themself(api: ResolvedTemplate) -> None:
     me = Staff.find_by_email(ADMIN)
     assert me is not None
 
-    status, body, _ = call("PATCH", f"/staff/{me.staff_id}", {"version": int(me.version), "active": False})
+    status, body, _ = call("PATCH", f"/directory/{me.staff_id}", {"version": int(me.version), "active": False})
 
     assert status == 400
     assert "another admin" in body["message"]
@@ -255,7 +255,7 @@ def test_an_admin_cannot_deactivate_themself(api: ResolvedTemplate) -> None:
 def test_an_email_change_to_someone_elses_email_is_a_409(api: ResolvedTemplate) -> None:
     hugo = add(name="Hugo Bernard", email="hugo@demo.closeloop.example", groups=["caller"])
 
-    status, _, _ = call("PATCH", f"/staff/{hugo['staff_id']}", {"version": 1, "email": ADMIN})
+    status, _, _ = call("PATCH", f"/directory/{hugo['staff_id']}", {"version": 1, "email": ADMIN})
 
     assert status == 409
     assert Staff.get(hugo["staff_id"]).email == "hugo@demo.closeloop.example"
@@ -277,7 +277,7 @@ def test_an_import_upserts_good_rows_and_reports_each_bad_row_with_its_line_and_
     api: ResolvedTemplate,
 ) -> None:
     status, report, _ = call(
-        "POST", "/staff/imports", raw=STAFF_CSV.encode("cp1252"), content_type="application/octet-stream"
+        "POST", "/directory/imports", raw=STAFF_CSV.encode("cp1252"), content_type="application/octet-stream"
     )
 
     assert status == 200, report
@@ -313,11 +313,11 @@ def test_an_import_upserts_good_rows_and_reports_each_bad_row_with_its_line_and_
 
 def test_importing_the_same_file_again_changes_nothing_and_a_changed_row_updates(api: ResolvedTemplate) -> None:
     data = STAFF_CSV.encode("utf-8-sig")
-    call("POST", "/staff/imports", raw=data)
+    call("POST", "/directory/imports", raw=data)
 
-    _, again, _ = call("POST", "/staff/imports", raw=data)
+    _, again, _ = call("POST", "/directory/imports", raw=data)
     _, changed, _ = call(
-        "POST", "/staff/imports", raw=b"email,name,capacity\nhugo@demo.closeloop.example,Hugo Bernard,12\n"
+        "POST", "/directory/imports", raw=b"email,name,capacity\nhugo@demo.closeloop.example,Hugo Bernard,12\n"
     )
 
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 3)
@@ -329,10 +329,10 @@ def test_importing_the_same_file_again_changes_nothing_and_a_changed_row_updates
 
 
 def test_a_file_without_an_email_column_or_not_csv_is_a_400_in_the_readers_language(api: ResolvedTemplate) -> None:
-    status, body, _ = call("POST", "/staff/imports", raw=b"nom;poste\nA;B\n", language="fr")
+    status, body, _ = call("POST", "/directory/imports", raw=b"nom;poste\nA;B\n", language="fr")
     assert status == 400
     assert "colonne obligatoire absente : email" in body["message"]
 
-    wrong, answer, _ = call("POST", "/staff/imports", {"csv": "nom;courriel"})
+    wrong, answer, _ = call("POST", "/directory/imports", {"csv": "nom;courriel"})
     assert wrong == 400
     assert "text/csv" in answer["message"]

@@ -332,3 +332,71 @@ def test_a_create_retried_with_the_same_idempotency_key_answers_the_same_wave(ap
     assert first[1]["wave_id"] == again[1]["wave_id"] != other[1]["wave_id"]
     assert Wave.count() == 2
     assert len(list(scheduled(api))) == 6
+
+
+# ------------------------------------------------------------------ what the staff pages need
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"target": {"segments": ["veterinary"]}}, "target.segments"),
+        ({"starts_at": "2027-03-01T08:50:00+02:00"}, "starts_at"),
+        ({"starts_at": "2027-03-10T09:00:00Z", "closes_at": "2027-03-09T09:00:00Z"}, "closes_at"),
+        ({"reminder_delay": "P30D"}, "reminder_delay"),
+        ({"target": {}}, "target"),
+        ({"subjects": {"en": " "}}, "subjects.en"),
+        ({"name": " "}, "name"),
+    ],
+)
+def test_a_refused_wave_names_the_field_to_correct(api: ResolvedTemplate, changes: dict[str, Any], field: str) -> None:
+    status, answer = create(**changes)
+
+    assert status == 400
+    assert answer["details"]["field"] == field
+
+
+def test_a_planned_wave_is_rescheduled_and_its_schedules_move_with_it(api: ResolvedTemplate) -> None:
+    _, wave = create(starts_at="2027-04-01T10:00:00+02:00", reminder_delay="P3D")
+    path = f"/waves/{wave['wave_id']}"
+
+    status, moved = call("PATCH", path, {"version": wave["version"], "starts_at": "2027-04-06T09:30:00+02:00"})
+    past = call("PATCH", path, {"version": moved["version"], "starts_at": "2027-02-01T09:00:00+01:00"})
+
+    assert status == 200, moved
+    assert (moved["starts_at"], moved["reminder_at"], moved["closes_at"]) == (
+        "2027-04-06T07:30:00Z",
+        "2027-04-09T07:30:00Z",
+        wave["closes_at"],
+    )
+    expressions = {s["Name"].rsplit("-", 1)[1]: s["ScheduleExpression"] for s in scheduled(api)}
+    assert expressions == {
+        "start": "at(2027-04-06T09:30:00)",
+        "reminder": "at(2027-04-09T09:30:00)",
+        "close": "at(2027-04-22T10:00:00)",
+    }
+    assert past[0] == 400
+    assert past[1]["details"]["field"] == "starts_at"
+    assert call("GET", path)[1]["starts_at"] == "2027-04-06T07:30:00Z"
+
+
+def test_a_preview_without_a_contact_is_rendered_for_the_person_asking(api: ResolvedTemplate) -> None:
+    _, wave = create(subjects={"fr": "Votre avis", "en": "Your view"})
+
+    status, preview = call("POST", f"/waves/{wave['wave_id']}/preview", {}, who=HUGO, groups="[caller]")
+
+    assert status == 200
+    assert preview["contact_id"] is None
+    assert (preview["emails"]["fr"]["subject"], preview["emails"]["en"]["subject"]) == ("Votre avis", "Your view")
+    assert preview["emails"]["en"]["to"] == HUGO
+    assert "Hugo" in preview["emails"]["fr"]["text"]
+    assert Invitation.count() == 0
+
+
+def test_a_wave_and_the_list_say_when_their_counts_were_read(api: ResolvedTemplate) -> None:
+    _, wave = create()
+
+    shown = call("GET", f"/waves/{wave['wave_id']}")[1]
+    listed = call("GET", "/waves")[1]
+
+    assert shown["as_of"] == listed["as_of"] == "2027-03-01T08:00:00Z"

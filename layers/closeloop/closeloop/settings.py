@@ -131,6 +131,14 @@ class Settings:
     staff_app_url: str | None = setting(
         default=None, url=True, description="Base URL of the staff pages, for links in staff emails."
     )
+    staff_sign_in_url: str = setting(
+        default="", description="The hosted UI of staff sign-in (its /oauth2/authorize, /oauth2/token, /logout)."
+    )
+    user_pool_client_id: str = setting(default="", description="The staff pages' app client (the tokens' audience).")
+    staff_uploads_origin: str = setting(
+        default="",
+        description="The uploads bucket's origins (space-separated): the staff pages PUT import files there (CSP).",
+    )
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -20,12 +20,17 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
     "GET /openapi.json": PUBLIC,
     "GET /docs": PUBLIC,
     "GET /me": STAFF,
+    # the staff pages: the page and its assets are public, what they show comes from the API
+    "GET /staff": PUBLIC,
+    "GET /staff/{section}": PUBLIC,
+    "GET /staff/{section}/{item}": PUBLIC,
+    "GET /staff/assets/{asset}": PUBLIC,
     # the staff directory (#6): managers read it, admins write and import it
-    "GET /staff": MANAGERS,
-    "GET /staff/{staff_id}": MANAGERS,
-    "POST /staff": ADMINS,
-    "PATCH /staff/{staff_id}": ADMINS,
-    "POST /staff/imports": ADMINS,
+    "GET /directory": MANAGERS,
+    "GET /directory/{staff_id}": MANAGERS,
+    "POST /directory": ADMINS,
+    "PATCH /directory/{staff_id}": ADMINS,
+    "POST /directory/imports": ADMINS,
     # F1: every staff group reads contacts; managers write them and import them
     "POST /contacts": MANAGERS,
     "GET /contacts": STAFF,
@@ -72,6 +77,10 @@ ROUTE_ACCESS: dict[str, frozenset[str]] = {
 class Decision:
     allowed: bool
     reason: str = ""
+    reason_fr: str = ""
+
+    def reason_in(self, language: str) -> str:
+        return self.reason_fr if language == "fr" and self.reason_fr else self.reason
 
 
 def is_public(route_key: str) -> bool:
@@ -82,11 +91,14 @@ def decide(route_key: str, groups: frozenset[str], *, authenticated: bool) -> De
     """Whether a caller with these groups may use the route."""
     admitted = ROUTE_ACCESS.get(route_key)
     if admitted is None:
-        return Decision(False, "this route has no access rule")
+        return Decision(False, "this route has no access rule", "cette route n'a pas de règle d'accès")
     if admitted == PUBLIC:
         return Decision(True)
     if not authenticated:
-        return Decision(False, "sign in first")
+        return Decision(False, "sign in first", "connectez-vous d'abord")
     if groups & admitted:
         return Decision(True)
-    return Decision(False, f"this needs one of the groups: {', '.join(sorted(admitted))}")
+    names = ", ".join(sorted(admitted))
+    return Decision(
+        False, f"this needs one of the groups: {names}", f"il faut appartenir à l'un de ces groupes : {names}"
+    )

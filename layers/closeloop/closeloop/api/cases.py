@@ -104,7 +104,7 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     description=(
         "The signed-in caller's cases that are not closed: overdue first, then by due date, each with "
         "its category, score, whether the score is confirmed, its due time, `overdue`, and the "
-        "customer's name and company."
+        "customer's name and company; `as_of`, the time the due dates are measured against."
     ),
     tags=["cases"],
     security=STAFF_SECURITY,
@@ -120,7 +120,8 @@ def my_queue() -> dict[str, Any]:
     description=(
         "Cases of one status (default open) by due date, filtered by category, overdue (open, no first "
         "exchange, past due), assignee (a staff id, or `none`), wave, unconfirmed score. A page of "
-        "`limit` cases and `next_cursor` for the next page. Managers only."
+        "`limit` cases and `next_cursor` for the next page, and `as_of`, the time `overdue` is measured "
+        "against. Managers only."
     ),
     tags=["cases"],
     security=STAFF_SECURITY,
@@ -157,7 +158,8 @@ def list_cases(
         "The customer (name, company, phone, email, language), their answer (score, comment, confirmed), "
         "the mail of the thread (replies, case emails), the attempts, the call script for the category "
         "in the customer's language (`lang` for the other one), the history and the version to send "
-        "back with a change. Its assignee and the managers only."
+        "back with a change, and `as_of`, the time `overdue` is measured against. Its assignee and the "
+        "managers only."
     ),
     tags=["cases"],
     security=STAFF_SECURITY,
@@ -292,13 +294,16 @@ def reassign(case_id: str, request: Annotated[ReassignIn, Body()]) -> dict[str, 
 @router.get(
     "/taxonomy",
     summary="The irritant taxonomy",
-    description="Every irritant tag with its labels in French and English, its department and whether it is in use.",
+    description=(
+        "Every irritant tag with its labels in French and English, its department, whether it is in use "
+        "and its version, read afresh (a tag just added or changed elsewhere is listed at once)."
+    ),
     tags=["taxonomy"],
     security=STAFF_SECURITY,
     responses=_responses({200: {"description": "The tags, by slug"}}),
 )
 def list_tags() -> dict[str, Any]:
-    tags = taxonomy.all_tags()
+    tags = taxonomy.all_tags(fresh=True)
     return {"tags": [taxonomy.tag_view(tags[tag]) for tag in sorted(tags)]}
 
 

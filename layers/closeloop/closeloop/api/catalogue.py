@@ -24,6 +24,7 @@ ROUTER_MODULES = (
     "closeloop.api.quarantine",
     "closeloop.api.responses",
     "closeloop.api.cases",
+    "closeloop.api.staff_app",
 )
 
 

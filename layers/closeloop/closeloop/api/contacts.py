@@ -53,8 +53,8 @@ class ContactChanges(BaseModel):
 
 
 def _view(contact: Any) -> dict[str, Any]:
-    suppressed = bool(contact.email_hash) and contact.email_hash in contacts.suppressed_hashes([contact.email_hash])
-    return contacts.contact_view(contact, suppressed=suppressed)
+    reason = contacts.suppression_reason(contact.email_hash)
+    return contacts.contact_view(contact, suppressed=reason is not None, suppression_reason=reason)
 
 
 _ERRORS: dict[int, OpenAPIResponse] = {
@@ -118,7 +118,10 @@ def list_contacts(
 @router.get(
     "/contacts/<contact_id>",
     summary="Show a contact",
-    description="The contact, with whether its address is suppressed. An erased contact answers 410.",
+    description=(
+        "The contact, with whether its address is suppressed and why (`suppression_reason`), and its "
+        "last survey (`last_survey`: when, which wave). An erased contact answers 410."
+    ),
     tags=["contacts"],
     security=STAFF_SECURITY,
     responses={200: {"description": "The contact"}, 404: {"description": "No such contact"}, **_ERRORS},

@@ -23,8 +23,8 @@ _ERRORS: dict[int, OpenAPIResponse] = {401: {"description": "Not signed in"}, 40
     description=(
         "Mail to the reply domain that was not processed, newest first, 50 a page (pass `next` back): "
         "its id (the SES message id), when it came, why (`spam`, `virus`, `no_token`, `unknown_token`, "
-        "`expired_token`, `unparseable`, `too_large`, with a text in the reader's language), its subject, "
-        "its size, and whether someone handled it. Kept 30 days. Managers only."
+        "`expired_token`, `unparseable`, `too_large`, with a text in the reader's language), its sender "
+        "and subject, its size, and whether someone handled it. Kept 30 days. Managers only."
     ),
     tags=["mail"],
     security=STAFF_SECURITY,

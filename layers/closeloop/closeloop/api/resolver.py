@@ -37,7 +37,7 @@ def current_identity(app: APIGatewayHttpResolver | Router) -> Identity:
     return identity
 
 
-def request_language(app: Router) -> Language:
+def request_language(app: Router | APIGatewayHttpResolver) -> Language:
     """The reader's language: Accept-Language, else the token's locale, else the programme's."""
     event = app.current_event
     header = (event.headers or {}).get("accept-language") or (event.headers or {}).get("Accept-Language") or ""
@@ -51,13 +51,58 @@ def request_language(app: Router) -> Language:
     return get_settings().default_language
 
 
+# Pydantic's error types -> what a person reads, in English and French ({name} from the error's ctx)
+_PROBLEMS: dict[str, tuple[str, str]] = {
+    "missing": ("required", "obligatoire"),
+    "string_too_short": ("at least {min_length} characters", "au moins {min_length} caractères"),
+    "string_too_long": ("at most {max_length} characters", "au plus {max_length} caractères"),
+    "too_short": ("at least {min_length} items", "au moins {min_length} éléments"),
+    "too_long": ("at most {max_length} items", "au plus {max_length} éléments"),
+    "greater_than_equal": ("must be {ge} or more", "doit valoir au moins {ge}"),
+    "greater_than": ("must be more than {gt}", "doit valoir plus de {gt}"),
+    "less_than_equal": ("must be {le} or less", "doit valoir au plus {le}"),
+    "less_than": ("must be less than {lt}", "doit valoir moins de {lt}"),
+    "int_parsing": ("must be a whole number", "doit être un nombre entier"),
+    "int_type": ("must be a whole number", "doit être un nombre entier"),
+    "float_parsing": ("must be a number", "doit être un nombre"),
+    "bool_parsing": ("must be true or false", "doit valoir true ou false"),
+    "bool_type": ("must be true or false", "doit valoir true ou false"),
+    "string_type": ("must be text", "doit être du texte"),
+    "literal_error": ("must be one of {expected}", "doit être l'une de ces valeurs : {expected}"),
+    "enum": ("must be one of {expected}", "doit être l'une de ces valeurs : {expected}"),
+    "datetime_parsing": ("must be a date and time (ISO 8601)", "doit être une date et une heure (ISO 8601)"),
+    "datetime_from_date_parsing": ("must be a date and time (ISO 8601)", "doit être une date et une heure (ISO 8601)"),
+    "timezone_aware": ("must name its time zone", "doit préciser son fuseau horaire"),
+    "date_parsing": ("must be a date (YYYY-MM-DD)", "doit être une date (AAAA-MM-JJ)"),
+    "extra_forbidden": ("is not a field of this request", "n'est pas un champ de cette requête"),
+    "json_invalid": ("is not valid JSON", "n'est pas du JSON valide"),
+    "model_attributes_type": ("must be a JSON object", "doit être un objet JSON"),
+    "dict_type": ("must be a JSON object", "doit être un objet JSON"),
+    "list_type": ("must be a list", "doit être une liste"),
+    "string_pattern_mismatch": ("is not in the expected form", "n'a pas la forme attendue"),
+}
+
+
+def validation_problem(item: dict[str, Any], language: Language) -> str:
+    """A validation error as a person reads it in their language; Pydantic's own text for the rest."""
+    known = _PROBLEMS.get(str(item.get("type", "")))
+    if known is None:
+        return str(item.get("msg", ""))
+    text = known[1] if language == "fr" else known[0]
+    try:
+        return text.format(**(item.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return str(item.get("msg", ""))
+
+
 def _enforce_access(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
     route_key = str(app.current_event.raw_event.get("routeKey", ""))
     identity = identity_from_event(app.current_event.raw_event)
     decision = decide(route_key, identity.groups if identity else frozenset(), authenticated=identity is not None)
     if not decision.allowed:
         logger.info("access refused", extra={"route": route_key, "reason": decision.reason})
-        error: DomainError = Forbidden(decision.reason) if identity else NotAuthenticated(decision.reason)
+        reason = decision.reason_in(request_language(app))
+        error: DomainError = Forbidden(reason) if identity else NotAuthenticated(reason)
         return _json(*http_answer(error))
     app.append_context(identity=identity)
     response = next_middleware(app)
@@ -78,25 +123,39 @@ def build_resolver(*routers: Router, enable_validation: bool = False) -> APIGate
     def _domain_error(error: DomainError) -> Response[str]:
         return _json(*http_answer(error))
 
+    def _say(english: str, french: str) -> str:
+        return french if request_language(app) == "fr" else english
+
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
-        return _json(404, {"error": "not_found", "message": "no such route"})
+        return _json(404, {"error": "not_found", "message": _say("no such route", "aucune route à cette adresse")})
 
     if enable_validation:
         from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
         @app.exception_handler(RequestValidationError)
         def _invalid(error: RequestValidationError) -> Response[str]:
+            language = request_language(app)
             details = [
-                {"where": ".".join(str(part) for part in item.get("loc", ())), "problem": item.get("msg")}
+                {
+                    "where": ".".join(str(part) for part in item.get("loc", ())),
+                    "problem": validation_problem(item, language),
+                }
                 for item in error.errors()
             ]
-            return _json(400, {"error": "invalid_input", "message": "the request is not valid", "details": details})
+            summary = "; ".join(
+                f"{d['where'].removeprefix('body.')}: {d['problem']}" if d["where"] else str(d["problem"])
+                for d in details
+            )
+            message = _say("the request is not valid", "la requête n'est pas valide")
+            body = {"error": "invalid_input", "message": f"{message} ({summary})" if summary else message}
+            return _json(400, {**body, "details": details})
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
         request_id = app.current_event.request_context.request_id
         logger.exception("unexpected error", extra={"error_type": type(error).__name__})
-        return _json(500, {"error": "internal", "message": "something went wrong", "requestId": request_id})
+        message = _say("something went wrong", "une erreur est survenue")
+        return _json(500, {"error": "internal", "message": message, "requestId": request_id})
 
     return app

@@ -95,7 +95,7 @@ def me() -> dict[str, Any]:
 
 
 @router.get(
-    "/staff",
+    "/directory",
     summary="List the staff directory",
     description="Every staff member (a few hundred), sorted by name, with the filters given. Managers and admins.",
     tags=["staff"],
@@ -113,7 +113,7 @@ def list_staff(
 
 
 @router.get(
-    "/staff/<staff_id>",
+    "/directory/<staff_id>",
     summary="Show a staff member",
     description="The directory's record, with its version (also as ETag). Managers and admins.",
     tags=["staff"],
@@ -125,7 +125,7 @@ def show_staff(staff_id: str) -> Response[str]:
 
 
 @router.post(
-    "/staff",
+    "/directory",
     summary="Add a staff member",
     description=(
         "Adds a staff member; their email (their sign-in name) must be no one else's. The sign-in "
@@ -144,11 +144,11 @@ def add_staff(staff: Annotated[StaffIn, Body()]) -> Response[str]:
     values = staff.model_dump()
     values["language"] = values["language"] or get_settings().default_language
     created = directory.create_staff(values, language)
-    return _answer(201, created, Location=f"/staff/{created.staff_id}")
+    return _answer(201, created, Location=f"/directory/{created.staff_id}")
 
 
 @router.patch(
-    "/staff/<staff_id>",
+    "/directory/<staff_id>",
     summary="Edit, deactivate or reactivate a staff member",
     description=(
         "Changes the fields given. `version` (in the body, or as If-Match) is the version that was "
@@ -181,7 +181,7 @@ def edit_staff(staff_id: str, changes: Annotated[StaffChanges, Body()]) -> Respo
 
 
 @router.post(
-    "/staff/imports",
+    "/directory/imports",
     summary="Import a staff CSV",
     description=(
         "The body is the CSV file itself (`Content-Type: text/csv`, or application/octet-stream for "

@@ -64,12 +64,20 @@ class WaveChanges(BaseModel):
     name: str | None = Field(default=None, max_length=400)
     subjects: TextsIn | None = None
     intros: TextsIn | None = None
+    starts_at: AwareDatetime | None = Field(default=None, description="A new start (its schedules move with it).")
+    reminder_delay: timedelta | None = Field(default=None, description="A new delay from the start to the reminder.")
+    closes_at: AwareDatetime | None = Field(default=None, description="A new closing.")
 
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: str = Field(min_length=1, max_length=64, description="The contact to render the email for.")
+    contact_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The contact to render the email for; default: a sample made from the signed-in staff member.",
+    )
 
 
 class TestSendIn(BaseModel):
@@ -140,13 +148,13 @@ def create_wave(wave: Annotated[WaveIn, Body()]) -> Response[str]:
 @router.get(
     "/waves",
     summary="List waves",
-    description="Every wave, the latest start first, with its status and counts.",
+    description="Every wave, the latest start first, with its status and counts; `as_of`, the time of the answer.",
     tags=["waves"],
     security=STAFF_SECURITY,
     responses=_responses({200: {"description": "The waves"}}),
 )
 def list_waves() -> dict[str, Any]:
-    return {"waves": [waves.wave_view(wave) for wave in waves.list_waves()]}
+    return {"waves": [waves.wave_view(wave) for wave in waves.list_waves()], "as_of": waves.as_of()}
 
 
 @router.get(
@@ -155,22 +163,26 @@ def list_waves() -> dict[str, Any]:
     description=(
         "The wave, its status (planned, sending, sent, closed, cancelled) and its counts: targeted, "
         "skipped by reason (suppressed, pressure_gap, pressure_max), reserved, sent, failed, "
-        "uncertain, delivered, bounced, complained, unsubscribed, reminded, responded."
+        "uncertain, delivered, bounced, complained, unsubscribed, reminded, responded; `as_of`, the time "
+        "the counts were read."
     ),
     tags=["waves"],
     security=STAFF_SECURITY,
     responses=_responses({200: {"description": "The wave"}, 404: {"description": "No such wave"}}),
 )
 def show_wave(wave_id: str) -> dict[str, Any]:
-    return waves.wave_view(waves.get_wave(wave_id))
+    return {**waves.wave_view(waves.get_wave(wave_id)), "as_of": waves.as_of()}
 
 
 @router.patch(
     "/waves/<wave_id>",
-    summary="Edit a planned wave",
+    summary="Edit or reschedule a planned wave",
     description=(
-        "Changes the name, subject lines or intros of a wave that has not started. `version` is the "
-        "version read: if someone changed the wave since, or it started, the answer is 409. Managers only."
+        "Changes the name, subject lines, intros, start, reminder delay or closing of a wave that has "
+        "not started; new times move its schedules (what is not given keeps its value, the reminder "
+        "its delay after the start) and follow the rules of a new wave (400 with the reason). "
+        "`version` is the version read: if someone changed the wave since, or it started, the answer "
+        "is 409. Managers only."
     ),
     tags=["waves"],
     security=STAFF_SECURITY,
@@ -189,6 +201,9 @@ def edit_wave(wave_id: str, changes: Annotated[WaveChanges, Body()]) -> dict[str
         name=changes.name,
         subjects=_texts(changes.subjects),
         intros=_texts(changes.intros),
+        starts_at=changes.starts_at,
+        reminder_delay=changes.reminder_delay,
+        closes_at=changes.closes_at,
     )
     return waves.wave_view(updated)
 
@@ -196,13 +211,16 @@ def edit_wave(wave_id: str, changes: Annotated[WaveChanges, Body()]) -> dict[str
 @router.post(
     "/waves/<wave_id>/preview",
     summary="Preview the wave's email for a contact",
-    description="The email this contact would get, rendered in French and in English. Nothing is stored or sent.",
+    description=(
+        "The email this contact would get, rendered in French and in English (without a contact: a sample "
+        "contact made from the signed-in staff member). Nothing is stored or sent."
+    ),
     tags=["waves"],
     security=STAFF_SECURITY,
     responses=_responses({200: {"description": "The email in both languages"}, 404: {"description": "No such wave"}}),
 )
 def preview_wave(wave_id: str, preview: Annotated[PreviewIn, Body()]) -> dict[str, Any]:
-    return waves.preview_wave(wave_id, preview.contact_id)
+    return waves.preview_wave(wave_id, preview.contact_id, by=current_identity(router))
 
 
 @router.post(

@@ -95,6 +95,7 @@ class Quarantine(BaseModel):
     received_at = UTCDateTimeAttribute()
     received_month = UnicodeAttribute()
     from_hash = UnicodeAttribute(null=True)  # personal
+    sender = UnicodeAttribute(null=True)  # personal: the From address as SES read it, for managers
     subject = UnicodeAttribute(null=True)  # personal: 200 characters at most
     size = NumberAttribute(default=0)
     handled_by = UnicodeAttribute(null=True)

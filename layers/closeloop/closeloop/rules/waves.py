@@ -65,17 +65,22 @@ def plan_times(
     `open_for`), or InvalidInput saying which rule they break."""
     start = now if starts_at is None else starts_at
     if start.tzinfo is None or (closes_at is not None and closes_at.tzinfo is None):
-        raise InvalidInput("times need a time zone (for example 2026-03-02T09:00:00+01:00)")
+        raise InvalidInput(
+            "times need a time zone (for example 2026-03-02T09:00:00+01:00)", details={"field": "starts_at"}
+        )
     if start < now - CLOCK_SKEW:
-        raise InvalidInput("the start is in the past: choose a time from now on")
+        raise InvalidInput("the start is in the past: choose a time from now on", details={"field": "starts_at"})
     if reminder_delay <= timedelta(0):
-        raise InvalidInput("the reminder delay must be positive")
+        raise InvalidInput("the reminder delay must be positive", details={"field": "reminder_delay"})
     close = start + open_for if closes_at is None else closes_at
     if close <= start:
-        raise InvalidInput("the closing must come after the start")
+        raise InvalidInput("the closing must come after the start", details={"field": "closes_at"})
     reminder = start + reminder_delay
     if reminder >= close:
-        raise InvalidInput("the reminder would come after the closing: shorten the delay or close later")
+        raise InvalidInput(
+            "the reminder would come after the closing: shorten the delay or close later",
+            details={"field": "reminder_delay"},
+        )
     return WaveTimes(start.astimezone(UTC), reminder.astimezone(UTC), close.astimezone(UTC))
 
 
@@ -85,39 +90,51 @@ def check_target(segments: Iterable[str], languages: Iterable[str], *, everyone:
     chosen_languages = sorted(set(languages))
     for segment in chosen_segments:
         if not SEGMENT.match(segment):
-            raise InvalidInput(f"segment {segment!r} is not a segment name (a-z, 0-9, _ and -, at most 40)")
+            raise InvalidInput(
+                f"segment {segment!r} is not a segment name (a-z, 0-9, _ and -, at most 40)",
+                details={"field": "target.segments"},
+            )
     for language in chosen_languages:
         if language not in LANGUAGES:
-            raise InvalidInput(f"language {language!r} is not one of: {', '.join(LANGUAGES)}")
+            raise InvalidInput(
+                f"language {language!r} is not one of: {', '.join(LANGUAGES)}", details={"field": "target.languages"}
+            )
     if everyone and (chosen_segments or chosen_languages):
-        raise InvalidInput("choose either everyone or segments and languages, not both")
+        raise InvalidInput("choose either everyone or segments and languages, not both", details={"field": "target"})
     if not everyone and not chosen_segments and not chosen_languages:
-        raise InvalidInput("choose the target: segments, languages, or everyone")
+        raise InvalidInput("choose the target: segments, languages, or everyone", details={"field": "target"})
     return chosen_segments, chosen_languages
 
 
 def check_texts(name: str | None, subjects: dict[str, str], intros: dict[str, str]) -> None:
     """The name and the texts a manager writes: present, not too long, one line for a subject."""
     if name is not None and not name.strip():
-        raise InvalidInput("the wave needs a name")
+        raise InvalidInput("the wave needs a name", details={"field": "name"})
     if name is not None and len(name) > NAME_MAX:
-        raise InvalidInput(f"the name is longer than {NAME_MAX} characters")
+        raise InvalidInput(f"the name is longer than {NAME_MAX} characters", details={"field": "name"})
     for language, subject in subjects.items():
         if language not in LANGUAGES:
             raise InvalidInput(f"subject in {language!r}: languages are {', '.join(LANGUAGES)}")
         if not subject.strip():
-            raise InvalidInput(f"the {language} subject is empty")
+            raise InvalidInput(f"the {language} subject is empty", details={"field": f"subjects.{language}"})
         if len(subject) > SUBJECT_MAX:
-            raise InvalidInput(f"the {language} subject is longer than {SUBJECT_MAX} characters")
+            raise InvalidInput(
+                f"the {language} subject is longer than {SUBJECT_MAX} characters",
+                details={"field": f"subjects.{language}"},
+            )
         if "\n" in subject or "\r" in subject:
-            raise InvalidInput(f"the {language} subject must fit on one line")
+            raise InvalidInput(
+                f"the {language} subject must fit on one line", details={"field": f"subjects.{language}"}
+            )
     for language, intro in intros.items():
         if language not in LANGUAGES:
             raise InvalidInput(f"intro in {language!r}: languages are {', '.join(LANGUAGES)}")
         if not intro.strip():
-            raise InvalidInput(f"the {language} intro is empty")
+            raise InvalidInput(f"the {language} intro is empty", details={"field": f"intros.{language}"})
         if len(intro) > INTRO_MAX:
-            raise InvalidInput(f"the {language} intro is longer than {INTRO_MAX} characters")
+            raise InvalidInput(
+                f"the {language} intro is longer than {INTRO_MAX} characters", details={"field": f"intros.{language}"}
+            )
 
 
 def schedule_name(stage: str, wave_id: str, step: str) -> str:

@@ -214,7 +214,12 @@ def my_queue(identity: Identity, reader: Language = "en") -> dict[str, Any]:
     # (awaiting the second, or answered by mail) is not overdue, so the overdue ones go first.
     cases.sort(key=lambda case: (not is_overdue(case, now), case.due_at))
     entries = _with_contacts(cases, now)
-    return {"staff_id": caller.staff_id, "cases": entries, "overdue": sum(1 for entry in entries if entry["overdue"])}
+    return {
+        "staff_id": caller.staff_id,
+        "cases": entries,
+        "overdue": sum(1 for entry in entries if entry["overdue"]),
+        "as_of": _iso(now),
+    }
 
 
 # ------------------------------------------------------------------ the managers' list
@@ -321,7 +326,7 @@ def list_cases(
     )
     cases = list(found)
     next_key = found.last_evaluated_key if len(cases) == limit else None
-    return {"cases": _with_contacts(cases, now), "next_cursor": _cursor_out(next_key)}
+    return {"cases": _with_contacts(cases, now), "next_cursor": _cursor_out(next_key), "as_of": _iso(now)}
 
 
 # ------------------------------------------------------------------ the detail
@@ -472,6 +477,7 @@ def show_case(
             },
         ),
         "history": _history(case, attempts, messages),
+        "as_of": _iso(now),
     }
 
 

@@ -27,6 +27,7 @@ from closeloop.ids import new_id
 from closeloop.models import Contact, ContactEmail, Staff, Suppression
 from closeloop.rules import contact_fields as rules
 from closeloop.rules.contact_fields import FieldProblem, Language, company_key
+from closeloop.rules.pressure import parse_entry
 from closeloop.secrets import email_hash
 from closeloop.settings import get_settings
 
@@ -40,6 +41,7 @@ __all__ = [
     "find_contacts",
     "get_contact",
     "suppressed_hashes",
+    "suppression_reason",
 ]
 
 EDITABLE = ("email", "first_name", "last_name", "phone", "company", "segment", "language", "account_owner", "weight")
@@ -275,6 +277,16 @@ def _condition_failed(error: Exception) -> bool:
 # ------------------------------------------------------------------ views
 
 
+def suppression_reason(hashed: str | None) -> str | None:
+    """Why an address is suppressed (unsubscribe, bounce, complaint, manual, mail), or None."""
+    if not hashed:
+        return None
+    try:
+        return str(Suppression.get(hashed, attributes_to_get=["email_hash", "reason"]).reason)
+    except DoesNotExist:
+        return None
+
+
 def suppressed_hashes(hashes: Iterable[str]) -> set[str]:
     """Which of these email hashes are suppressed (BatchGetItem, 100 at a time)."""
     wanted = {h for h in hashes if h}
@@ -283,8 +295,20 @@ def suppressed_hashes(hashes: Iterable[str]) -> set[str]:
     return {item.email_hash for item in Suppression.batch_get(list(wanted), attributes_to_get=["email_hash"])}
 
 
-def contact_view(contact: Contact, *, suppressed: bool) -> dict[str, Any]:
-    """What the API shows of a contact."""
+def _last_survey(contact: Contact) -> dict[str, str] | None:
+    """The newest survey of the contact's R2 ledger (entries newest first): when, and which wave."""
+    entries = [str(entry) for entry in contact.survey_dates or []]
+    if not entries:
+        return None
+    try:
+        at, wave_id = parse_entry(max(entries))
+    except ValueError:
+        return None
+    return {"at": at.isoformat(), "wave_id": wave_id}
+
+
+def contact_view(contact: Contact, *, suppressed: bool, suppression_reason: str | None = None) -> dict[str, Any]:
+    """What the API shows of a contact; `suppression_reason` when the caller read it (one contact)."""
     weight = Decimal(str(contact.weight if contact.weight is not None else 1))
     return {
         "contact_id": contact.contact_id,
@@ -298,6 +322,8 @@ def contact_view(contact: Contact, *, suppressed: bool) -> dict[str, Any]:
         "account_owner": contact.account_owner,
         "weight": int(weight) if weight == weight.to_integral_value() else float(weight),
         "suppressed": suppressed,
+        "suppression_reason": suppression_reason if suppressed else None,
+        "last_survey": _last_survey(contact),
         "version": int(contact.version or 0),
         "created_at": contact.created_at.isoformat() if contact.created_at else None,
         "updated_at": contact.updated_at.isoformat() if contact.updated_at else None,

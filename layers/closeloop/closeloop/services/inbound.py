@@ -352,6 +352,7 @@ def quarantine(receipt: Receipt, reason: str, *, size: int, copy: bool = True) -
         received_at=receipt.received_at,
         received_month=_month(receipt.received_at),
         from_hash=email_hash(receipt.from_address) if receipt.from_address else None,
+        sender=_subject(receipt.from_address),
         subject=_subject(receipt.subject),
         size=size,
         expires_at=receipt.received_at + timedelta(days=settings.quarantine_keep_days),

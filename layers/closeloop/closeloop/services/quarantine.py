@@ -68,6 +68,7 @@ def view(item: Quarantine, language: Language) -> dict[str, Any]:
         "received_at": item.received_at.isoformat(),
         "reason": item.reason,
         "reason_text": REASONS.get(item.reason, {}).get(language, item.reason),
+        "sender": item.sender,
         "subject": item.subject,
         "size": int(item.size or 0),
         "handled": item.handled_at is not None,

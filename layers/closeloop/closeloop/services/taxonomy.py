@@ -34,11 +34,12 @@ def forget() -> None:
     _cache = None
 
 
-def all_tags() -> dict[str, Taxonomy]:
-    """Every tag, active or not, by slug (one Scan at most every 5 minutes per container)."""
+def all_tags(*, fresh: bool = False) -> dict[str, Taxonomy]:
+    """Every tag, active or not, by slug (one Scan at most every 5 minutes per container, unless
+    `fresh`: the list a manager edits from, with each tag's version, is read at once)."""
     global _cache  # noqa: PLW0603
     now = time.monotonic()
-    if _cache is None or now - _cache[0] > CACHE_SECONDS:
+    if fresh or _cache is None or now - _cache[0] > CACHE_SECONDS:
         _cache = (now, {item.tag: item for item in Taxonomy.scan()})
     return _cache[1]
 

@@ -88,6 +88,11 @@ def wave_view(wave: Wave) -> dict[str, Any]:
     }
 
 
+def as_of() -> str:
+    """The domain's now, as the answers that carry counts or times give it (`as_of`)."""
+    return _iso(clock.now()) or ""
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
@@ -135,7 +140,10 @@ def create_wave(
     check_texts(name, subjects, intros)
     unknown = [segment for segment in chosen_segments if not segment_exists(segment)]
     if unknown:
-        raise InvalidInput(f"unknown segment: {', '.join(unknown)} (no contact is in it)", details={"unknown": unknown})
+        raise InvalidInput(
+            f"unknown segment: {', '.join(unknown)} (no contact is in it)",
+            details={"field": "target.segments", "unknown": unknown},
+        )
     texts = {
         "subjects": {**default_subjects(settings.company_name), **subjects},
         "intros": {**default_intros(), **intros},
@@ -195,15 +203,37 @@ def edit_wave(
     name: str | None = None,
     subjects: dict[str, str] | None = None,
     intros: dict[str, str] | None = None,
+    starts_at: datetime | None = None,
+    reminder_delay: timedelta | None = None,
+    closes_at: datetime | None = None,
+    schedule_target: ScheduleTarget | None = None,
 ) -> Wave:
-    """Change the name or the texts of a planned wave; 409 if someone changed it first or it started."""
+    """Change the name, the texts or the plan of a planned wave; 409 if someone changed it first or
+    it started. A new start, reminder delay or closing moves the wave's three schedules; what is not
+    given keeps its value (the reminder keeps its delay after the start)."""
     subjects = {key: value for key, value in (subjects or {}).items() if value is not None}
     intros = {key: value for key, value in (intros or {}).items() if value is not None}
     check_texts(name, subjects, intros)
     wave = get_wave(wave_id)
     if wave.status not in EDITABLE_STATUSES:
         raise Conflict(f"the wave is {wave.status}: only a planned wave can be edited")
-    actions: list[Any] = [Wave.updated_at.set(clock.now())]
+    now = clock.now()
+    actions: list[Any] = [Wave.updated_at.set(now)]
+    times = None
+    if starts_at is not None or reminder_delay is not None or closes_at is not None:
+        times = plan_times(
+            now=now,
+            starts_at=starts_at if starts_at is not None else wave.starts_at,
+            reminder_delay=reminder_delay if reminder_delay is not None else wave.reminder_at - wave.starts_at,
+            closes_at=closes_at if closes_at is not None else wave.closes_at,
+            open_for=get_settings().wave_open_for,
+        )
+        actions += [
+            Wave.starts_at.set(times.starts_at),
+            Wave.reminder_at.set(times.reminder_at),
+            Wave.closes_at.set(times.closes_at),
+            Wave.month.set(month_of(times.starts_at)),
+        ]
     if name is not None:
         actions.append(Wave.name.set(name.strip()))
     if subjects:
@@ -222,6 +252,17 @@ def edit_wave(
         if current.status not in EDITABLE_STATUSES:
             raise Conflict(f"the wave is {current.status}: only a planned wave can be edited") from None
         raise Conflict("the wave was changed by someone else: reload it and edit again") from None
+    if times is not None:
+        # The wave holds its new times: its schedules follow, the old ones deleted first (an old
+        # start firing in the instant between would start the wave early, never twice).
+        delete_wave_schedules(wave_id, STEPS)
+        create_wave_schedules(
+            wave_id,
+            {"start": times.starts_at, "reminder": times.reminder_at, "close": times.closes_at},
+            now=now,
+            target=schedule_target,
+        )
+        logger.info("wave rescheduled", extra={"wave_id": wave_id})
     return wave
 
 
@@ -269,13 +310,27 @@ def _contact(contact_id: str) -> Contact:
         raise NotFound("no such contact") from None
 
 
-def preview_wave(wave_id: str, contact_id: str) -> dict[str, Any]:
-    """The wave's email to this contact, rendered in French and in English (nothing is stored)."""
+def _sample_contact(staff: Staff, language: str) -> Contact:
+    """A contact made from a staff member, for a test email or a preview that names no contact."""
+    first_name = staff.name.split(" ")[0] if staff.name else None
+    return Contact(f"test-{staff.staff_id}", email=staff.email, first_name=first_name, language=language)
+
+
+def preview_wave(wave_id: str, contact_id: str | None, *, by: Identity | None = None) -> dict[str, Any]:
+    """The wave's email to this contact, rendered in French and in English (nothing is stored).
+    Without a contact, the email is rendered for a sample contact made from the person asking."""
     from closeloop.mail.survey import RenderError, render_survey_email
 
     wave = get_wave(wave_id)
-    contact = _contact(contact_id)
-    invitation_id = invitation_id_for(wave_id, contact_id)
+    if contact_id:
+        contact = _contact(contact_id)
+        invitation_id = invitation_id_for(wave_id, contact_id)
+    else:
+        staff = Staff.find_by_email(by.email) if by is not None and by.email else None
+        if staff is None:
+            raise InvalidInput("name a contact to preview the email for", details={"field": "contact_id"})
+        contact = _sample_contact(staff, staff.language or get_settings().default_language)
+        invitation_id = invitation_id_for(wave_id, f"test#{staff.staff_id}")
     rendered: dict[str, Any] = {}
     for language in LANGUAGES:
         try:
@@ -310,11 +365,7 @@ def send_test_email(
     if staff is None or not staff.active:
         raise InvalidInput("test emails go to a staff address of the directory only")
     wave = get_wave(wave_id)
-    if contact_id:
-        contact = _contact(contact_id)
-    else:
-        first_name = staff.name.split(" ")[0] if staff.name else None
-        contact = Contact(f"test-{staff.staff_id}", email=staff.email, first_name=first_name, language=language)
+    contact = _contact(contact_id) if contact_id else _sample_contact(staff, language)
     invitation_id = invitation_id_for(wave_id, f"test#{staff.staff_id}")
     try:
         email = render_survey_email(
