@@ -62,6 +62,18 @@ export function tn(key, count, values = {}) {
   return t(`${key}.${count === 1 || (current === "fr" && count === 0) ? "one" : "other"}`, { count, ...values });
 }
 
+/** The names of a response's category and of a case's status, as every page shows them. */
+export const CATEGORY = {
+  detractor: "category.detractor",
+  passive: "category.passive",
+  promoter: "category.promoter",
+};
+export const CASE_STATUS = {
+  open: "status.open",
+  awaiting_second: "status.awaiting_second",
+  closed: "status.closed",
+};
+
 // ------------------------------------------------------------------ DOM
 /**
  * An element: h("button", {type: "button", onclick: fn, class: "x", "aria-label": t("...")}, "text", child).

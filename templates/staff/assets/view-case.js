@@ -1,6 +1,8 @@
 // A case: the customer, their answer, the call script beside the form that logs a call, the case's
 // history (calls, mail, replies), handing the case back.
 import {
+  CASE_STATUS,
+  CATEGORY,
   api,
   bindDraft,
   clearDraft,
@@ -25,17 +27,6 @@ import {
   whoami,
 } from "./core.js";
 
-const CATEGORY = {
-  detractor: "category.detractor",
-  passive: "category.passive",
-  promoter: "category.promoter",
-};
-
-const STATUS = {
-  open: "status.open",
-  awaiting_second: "status.awaiting_second",
-  closed: "status.closed",
-};
 
 const OUTCOMES = [
   ["reached", "outcome.reached"],
@@ -115,7 +106,7 @@ function dueLine(item) {
   if (item.status === "closed") {
     return h("span", { class: "muted" }, t("case.closed_on", { date: formatDateTime(item.closed_at) }));
   }
-  if (item.first_exchange) return h("span", { class: "muted" }, say(STATUS, item.status));
+  if (item.first_exchange) return h("span", { class: "muted" }, say(CASE_STATUS, item.status));
   const late = item.overdue || new Date(item.due_at) < now();
   const soon = !late && new Date(item.due_at) - now() < DAY;
   return h("span", { class: late ? "late" : soon ? "soon" : null }, dueInWords(item.due_at));

@@ -1,25 +1,14 @@
 // My callbacks: the signed-in caller's cases not closed, overdue first then by due date (the API's
 // order), each a link to its case page.
-import { api, dueInWords, fill, h, heading, link, now, setServerNow, t, tn } from "./core.js";
+import { CASE_STATUS, CATEGORY, api, dueInWords, fill, h, heading, link, now, setServerNow, t, tn } from "./core.js";
 
-const CATEGORY = {
-  detractor: "category.detractor",
-  passive: "category.passive",
-  promoter: "category.promoter",
-};
-
-const STATUS = {
-  open: "status.open",
-  awaiting_second: "status.awaiting_second",
-  closed: "status.closed",
-};
 
 const DAY = 86_400_000;
 
 function due(entry) {
   if (entry.first_exchange) {
     // the customer was heard (a call or their reply): no first-exchange due date to chase
-    return h("span", { class: "muted" }, STATUS[entry.status] ? t(STATUS[entry.status]) : entry.status);
+    return h("span", { class: "muted" }, CASE_STATUS[entry.status] ? t(CASE_STATUS[entry.status]) : entry.status);
   }
   const late = entry.overdue || new Date(entry.due_at) < now();
   const soon = !late && new Date(entry.due_at) - now() < DAY;
