@@ -223,6 +223,23 @@ def test_a_duplicate_firing_of_the_start_schedule_changes_nothing(waves: Resolve
     assert len(first_batches) == 2
 
 
+def test_a_start_schedule_firing_before_the_waves_time_moved_later_starts_nothing(waves: ResolvedTemplate) -> None:
+    # Given a planned wave whose start a manager moved a day later (the old schedule fired anyway)
+    add_contacts(3)
+    wave = new_wave()
+    moved = Wave.get(wave.wave_id)
+    moved.update(actions=[Wave.starts_at.set(moved.starts_at + timedelta(days=1))])
+
+    # When the old start schedule fires
+    result = handler(scheduler_event(wave), PlannerContext())
+
+    # Then nothing starts: the wave waits for its new time, and no invitation exists
+    assert result["outcome"] == "early"
+    assert Wave.get(wave.wave_id).status == "planned"
+    assert invitations_of(wave) == []
+    assert drain_queue(send_queue_url(waves)) == []
+
+
 @pytest.mark.parametrize("crash_in", ["_reserve_first", "_write_skipped", "_enqueue", "_checkpoint"])
 def test_a_page_retried_after_a_crash_gives_one_invitation_per_contact_counted_once(
     waves: ResolvedTemplate, monkeypatch: pytest.MonkeyPatch, crash_in: str

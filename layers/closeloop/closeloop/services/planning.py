@@ -71,7 +71,7 @@ class Busy(Exception):
 class StepResult:
     wave_id: str
     step: str
-    outcome: str  # done, continued, busy, ignored, missing
+    outcome: str  # done, continued, busy, ignored, missing, early
     pages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -113,6 +113,12 @@ def run_wave_step(
     if wave is None:
         logger.warning("a schedule fired for a wave that does not exist", extra={"wave_id": wave_id, "step": step})
         return StepResult(wave_id, step, "missing")
+    due = {"start": wave.starts_at, "reminder": wave.reminder_at, "close": wave.closes_at}.get(step)
+    if due is not None and clock.now() < due:
+        # a schedule of the wave's times before a manager moved them (PATCH deletes it, but it may
+        # have fired in between): the step runs at the wave's time, from its new schedule
+        logger.info("a wave step fired before its time: ignored", extra={"wave_id": wave_id, "step": step})
+        return StepResult(wave_id, step, "early")
     if step == "close":
         return _close(wave)
     if step == "start" and wave.status == "planned":
